@@ -1,0 +1,246 @@
+"""The expert contract: one small class per expert, Ray-free.
+
+An expert declares a ``name``, a ``description`` the controller reads, a pydantic
+``Input`` model (its argument schema), a pydantic ``Output`` model, optional
+``Settings`` (what the config's ``options:`` may set: model ids, thresholds, devices),
+``setup()`` that loads weights once per replica, and ``run(inputs) -> Output``.
+
+Images reach an expert as :class:`ImageData` (already decoded pixels); the controller
+only ever names them by handle (``image-1``). New images, masks, boxes and texts that an
+expert produces are wrapped in :class:`NewImage`, :class:`NewMask`, :class:`NewBoxes`,
+:class:`NewText` inside its output; the orchestrator stores each as an artifact and gives
+it a handle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
+
+__all__ = [
+    "Expert",
+    "ExpertError",
+    "ExpertDefinitionError",
+    "ImageData",
+    "MaskData",
+    "ImageRef",
+    "MaskRef",
+    "PendingRef",
+    "NewImage",
+    "NewMask",
+    "NewBoxes",
+    "NewText",
+    "HANDLE_PATTERN",
+    "looks_like_path",
+]
+
+HANDLE_PATTERN = re.compile(r"^(image|mask|boxes|text)-([1-9][0-9]*)$")
+_PATHLIKE = re.compile(r"([/\\]|^~|^[A-Za-z]:|\.(png|jpe?g|gif|bmp|webp|tiff?|npy|json|txt)$|^file:)", re.I)
+
+
+def looks_like_path(value: str) -> bool:
+    """True when ``value`` looks like a filesystem path or URL rather than a handle."""
+    return bool(_PATHLIKE.search(value.strip()))
+
+
+class ExpertError(Exception):
+    """Raised by an expert for a problem with its inputs; the message reaches the controller.
+
+    Say what was wrong and what to do instead, e.g. ``"box [0, 0, 900, 10] lies outside
+    the 640x480 image; give pixel coordinates inside it"``.
+    """
+
+
+class ExpertDefinitionError(TypeError):
+    """An expert class breaks the contract (raised when the class is defined)."""
+
+
+@dataclass(frozen=True)
+class PendingRef:
+    """A validated artifact handle not yet resolved to data (orchestrator side)."""
+
+    handle: str
+    kind: str
+
+
+@dataclass
+class ImageData:
+    """Decoded RGB pixels of an image artifact: ``array`` is HxWx3 uint8."""
+
+    handle: str
+    array: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+
+@dataclass
+class MaskData:
+    """A binary mask artifact: ``array`` is HxW bool."""
+
+    handle: str
+    array: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+
+def _ref_validator(kind: str, data_cls: type) -> PlainValidator:
+    def validate(value: Any) -> Any:
+        if isinstance(value, data_cls | PendingRef):
+            if isinstance(value, PendingRef) and value.kind != kind:
+                raise ValueError(f"expected a {kind} handle like '{kind}-1', got '{value.handle}'")
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected a {kind} handle like '{kind}-1', got {type(value).__name__}")
+        text = value.strip()
+        if looks_like_path(text):
+            raise ValueError(
+                f"'{text}' looks like a file path or URL; name an artifact by its handle "
+                f"(like '{kind}-1') from the artifact table instead"
+            )
+        match = HANDLE_PATTERN.match(text)
+        if not match:
+            raise ValueError(f"'{text}' is not an artifact handle; use one like '{kind}-1'")
+        if match.group(1) != kind:
+            raise ValueError(f"'{text}' is a {match.group(1)} handle but a {kind} handle like '{kind}-1' is needed")
+        return PendingRef(handle=text, kind=kind)
+
+    return PlainValidator(validate)
+
+
+ImageRef = Annotated[
+    ImageData,
+    _ref_validator("image", ImageData),
+    WithJsonSchema({"type": "string", "description": "handle of an image artifact, e.g. image-1"}),
+]
+"""Input field type for an image: the controller writes a handle, the expert gets pixels."""
+
+MaskRef = Annotated[
+    MaskData,
+    _ref_validator("mask", MaskData),
+    WithJsonSchema({"type": "string", "description": "handle of a mask artifact, e.g. mask-1"}),
+]
+"""Input field type for a mask: the controller writes a handle, the expert gets a bool array."""
+
+
+@dataclass
+class NewImage:
+    """An image an expert produced (HxWx3 uint8 RGB); stored as a new image artifact."""
+
+    array: np.ndarray
+
+
+@dataclass
+class NewMask:
+    """A mask an expert produced (HxW bool); stored as a new mask artifact."""
+
+    array: np.ndarray
+    score: float | None = None
+
+
+@dataclass
+class NewBoxes:
+    """Labelled boxes an expert produced; stored as a boxes artifact.
+
+    Each item is a dict with at least ``box`` ([x0, y0, x1, y1] in pixels) and usually
+    ``label``/``text`` and ``score``.
+    """
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class NewText:
+    """Text an expert produced; stored as a text artifact."""
+
+    text: str
+
+
+class _ArbitraryModel(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+
+class Expert:
+    """Base class of every expert. Subclasses set the class attributes and ``run``.
+
+    Example::
+
+        class Crop(Expert):
+            name = "crop"
+            description = "Crop an image to a box; returns a new image."
+
+            class Input(BaseModel):
+                image: ImageRef
+                box: tuple[int, int, int, int]
+
+            class Output(BaseModel):
+                model_config = ConfigDict(arbitrary_types_allowed=True)
+                image: NewImage
+
+            def run(self, inputs: Input) -> Output: ...
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Input: ClassVar[type[BaseModel]]
+    Output: ClassVar[type[BaseModel]]
+
+    class Settings(BaseModel):
+        """Options the config may set for this expert (none by default)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        where = f"expert class {cls.__module__}.{cls.__qualname__}"
+        if cls.__dict__.get("abstract", False):
+            return
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+            raise ExpertDefinitionError(
+                f"{where}: 'name' must be a lowercase identifier like 'draw_boxes', got {name!r}"
+            )
+        description = getattr(cls, "description", None)
+        if not isinstance(description, str) or len(description.strip()) < 10:
+            raise ExpertDefinitionError(
+                f"{where} ('{name}'): 'description' must be a sentence the controller can act on"
+            )
+        for attr in ("Input", "Output", "Settings"):
+            model = getattr(cls, attr, None)
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise ExpertDefinitionError(f"{where} ('{name}'): '{attr}' must be a pydantic BaseModel subclass")
+        if cls.run is Expert.run:
+            raise ExpertDefinitionError(f"{where} ('{name}'): define run(self, inputs) -> Output")
+
+    def __init__(self, settings: BaseModel | dict[str, Any] | None = None) -> None:
+        if isinstance(settings, BaseModel):
+            self.settings = settings
+        else:
+            self.settings = type(self).Settings.model_validate(settings or {})
+
+    def setup(self) -> None:
+        """Load weights and other expensive state; called once per replica."""
+
+    def run(self, inputs: Any) -> BaseModel:
+        """Map validated inputs to an Output instance."""
+        raise NotImplementedError  # replaced by every subclass; checked in __init_subclass__
+
+    @classmethod
+    def argument_schema(cls) -> dict[str, Any]:
+        """The JSON schema of the controller-facing arguments."""
+        return cls.Input.model_json_schema()

@@ -1,0 +1,90 @@
+"""Configuration of the controller LLM backend."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_MODEL",
+    "ENV_OPENAI_API_KEY",
+    "ControllerConfig",
+]
+
+ENV_BASE_URL = "MM_REACTOR_LLM_BASE_URL"
+ENV_MODEL = "MM_REACTOR_LLM_MODEL"
+ENV_API_KEY = "MM_REACTOR_LLM_API_KEY"
+ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
+
+
+class ControllerConfig(BaseModel):
+    """Which chat model drives the controller, and how to reach it.
+
+    ``backend`` picks the implementation: ``"scripted"`` replays canned replies (offline demo and
+    tests), ``"openai"`` talks to any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, Ray
+    Serve LLM, Ollama ``/v1``, OpenAI), ``"transformers"`` runs a local Hugging Face causal LM.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["scripted", "openai", "transformers"] = "scripted"
+
+    # openai-compatible
+    base_url: str | None = Field(
+        default=None, description="Endpoint root, e.g. http://localhost:8000/v1 (the part before /chat/completions)."
+    )
+    api_key: str | None = Field(
+        default=None,
+        repr=False, description=f"Bearer key; when unset, read from ${ENV_API_KEY} or ${ENV_OPENAI_API_KEY}."
+    )
+    model: str | None = Field(
+        default=None, description="Served model name (openai) or hub id / local directory (transformers)."
+    )
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_tokens: int = Field(default=512, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0.0)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    # transformers
+    device: str = Field(default="auto", description='"auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...')
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_new_tokens: int = Field(default=512, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        return value or None
+
+    def resolved_api_key(self) -> str | None:
+        """The API key: the configured one, else ``$MM_REACTOR_LLM_API_KEY``, else ``$OPENAI_API_KEY``."""
+        return self.api_key or os.environ.get(ENV_API_KEY) or os.environ.get(ENV_OPENAI_API_KEY) or None
+
+    @classmethod
+    def from_env(cls, base: ControllerConfig | None = None) -> ControllerConfig:
+        """Return ``base`` (or the defaults) with environment overrides applied.
+
+        ``$MM_REACTOR_LLM_BASE_URL`` sets ``base_url`` and selects the ``"openai"`` backend;
+        ``$MM_REACTOR_LLM_MODEL`` sets ``model``; ``$MM_REACTOR_LLM_API_KEY`` sets ``api_key``, and
+        ``$OPENAI_API_KEY`` does so only when the config has no key.
+        """
+        data = (base or cls()).model_dump()
+        base_url = os.environ.get(ENV_BASE_URL, "").strip()
+        if base_url:
+            data["base_url"] = base_url
+            data["backend"] = "openai"
+        model = os.environ.get(ENV_MODEL, "").strip()
+        if model:
+            data["model"] = model
+        key = os.environ.get(ENV_API_KEY, "").strip()
+        if key:
+            data["api_key"] = key
+        elif not data.get("api_key"):
+            data["api_key"] = os.environ.get(ENV_OPENAI_API_KEY, "").strip() or None
+        return cls.model_validate(data)

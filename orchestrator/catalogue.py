@@ -1,0 +1,81 @@
+"""The registry of deployed experts, and the expert catalogue the controller reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ray.serve.handle import DeploymentHandle
+
+from experts.base import Expert
+
+__all__ = ["DeployedExpert", "ExpertCatalogue"]
+
+
+@dataclass
+class DeployedExpert:
+    """An expert running as a Serve deployment, and how to call it."""
+
+    name: str
+    expert_cls: type[Expert]
+    handle: DeploymentHandle
+    app_name: str
+    timeout_s: float
+
+    def describe(self) -> str:
+        """The catalogue entry: name, description and a compact argument schema."""
+        return f"- {self.name}: {self.expert_cls.description.strip()}\n  Arguments: {_compact_schema(self.expert_cls)}"
+
+
+def _compact_schema(expert_cls: type[Expert]) -> str:
+    schema = expert_cls.argument_schema()
+    definitions = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    fields = {}
+    for name, prop in schema.get("properties", {}).items():
+        fields[name] = _compact_property(prop, definitions) | ({} if name in required else {"optional": True})
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def _compact_property(prop: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in prop:
+        prop = definitions.get(prop["$ref"].rsplit("/", 1)[-1], {}) | {k: v for k, v in prop.items() if k != "$ref"}
+    keep = ("type", "description", "enum", "default", "minimum", "maximum", "items", "minItems", "maxItems")
+    out = {k: prop[k] for k in keep if k in prop}
+    if "anyOf" in prop:
+        out["type"] = " | ".join(str(option.get("type", "object")) for option in prop["anyOf"])
+    if isinstance(out.get("items"), dict):
+        out["items"] = _compact_property(out["items"], definitions)
+    return out
+
+
+class ExpertCatalogue:
+    """Deployed experts by name; the source of the prompt's expert list."""
+
+    def __init__(self) -> None:
+        self._experts: dict[str, DeployedExpert] = {}
+
+    def add(self, expert: DeployedExpert) -> None:
+        self._experts[expert.name] = expert
+
+    def remove(self, name: str) -> DeployedExpert | None:
+        return self._experts.pop(name, None)
+
+    def get(self, name: str) -> DeployedExpert | None:
+        return self._experts.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._experts)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._experts
+
+    def __len__(self) -> int:
+        return len(self._experts)
+
+    def render(self) -> str:
+        """The catalogue text for the system prompt, generated from the deployed experts."""
+        if not self._experts:
+            return "(no experts are deployed)"
+        return "\n".join(self._experts[name].describe() for name in self.names())

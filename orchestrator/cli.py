@@ -1,0 +1,112 @@
+"""The ``reactor`` command: ``reactor demo`` and ``reactor run``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.config import load_config
+from orchestrator.errors import ReactorError
+from orchestrator.result import Result
+
+__all__ = ["main"]
+
+
+def _print_result(result: Result, out_dir: Path) -> None:
+    print(f"\ncontroller: {result.controller}" + ("  [REPLAY: replies are scripted, not generated]" if result.replay else ""))
+    for step in result.steps:
+        head = f"step {step.index} (turn {step.turn})"
+        if step.tool:
+            where = f" on {step.replica}" if step.replica else ""
+            print(f"  {head}: {step.tool}{where} {step.seconds * 1000:.0f} ms")
+            if step.thought:
+                print(f"      thought: {step.thought}")
+            print(f"      arguments: {step.arguments}")
+            text = step.error or step.observation
+            print(f"      {'error' if step.error else 'observation'}: {text[:300]}{'…' if len(text) > 300 else ''}")
+        elif step.error:
+            print(f"  {head}: controller error: {step.error}")
+        else:
+            print(f"  {head}: final answer")
+    saved = result.save_artifacts(out_dir)
+    if saved:
+        print(f"\nartifacts written to {out_dir}/: " + ", ".join(p.name for p in saved))
+    if result.ok:
+        print(f"\nanswer: {result.answer}")
+    else:
+        print(f"\nFAILED: {result.failure}")
+    print(f"({len(result.steps)} steps, {result.seconds:.1f} s)")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from orchestrator.demo import DEMO_TASK, demo_controller, make_demo_image
+    from orchestrator.sdk import Orchestrator
+
+    started = time.perf_counter()
+    config = load_config(args.config)
+    live = config.controller.backend != "scripted"
+    chat_model = None if live else demo_controller()
+    if not live:
+        print("No LLM endpoint is configured, so the controller is a REPLAY: a scripted policy whose replies are\n"
+              "computed from the real tool outputs (set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL to run live).")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image_path = out_dir / "demo-sign.png"
+    make_demo_image().save(image_path)
+    print(f"input image: {image_path}\ntask: {DEMO_TASK}\nstarting Ray and deploying experts …")
+    with Orchestrator.local(config, chat_model=chat_model) as orch:
+        print(f"experts: {', '.join(orch.experts)} (ready after {time.perf_counter() - started:.1f} s)")
+        result = orch.run(DEMO_TASK, images=[image_path])
+        _print_result(result, out_dir)
+    print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return 0 if result.ok else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.sdk import Orchestrator
+
+    with Orchestrator.local(args.config) as orch:
+        result = orch.run(args.task, images=args.image or None, session=args.session, max_steps=args.max_steps)
+        _print_result(result, Path(args.out))
+        if args.session is None:
+            print(f"session: {result.session}")
+    return 0 if result.ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reactor", description="mm-reactor: a multimodal agent on Ray Serve.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="offline demo: OCR and image experts on an embedded Ray")
+    demo.add_argument("--config", help="YAML config file (default: the packaged one)")
+    demo.add_argument("--out", default="reactor-demo-output", help="directory for the input and output images")
+    demo.set_defaults(func=_demo)
+    run = sub.add_parser("run", help="run one task (needs a controller LLM: MM_REACTOR_LLM_BASE_URL …)")
+    run.add_argument("task", help="what to do, in words")
+    run.add_argument("--image", action="append", help="an input image (repeat for several)")
+    run.add_argument("--session", help="continue this session id")
+    run.add_argument("--max-steps", type=int, default=None)
+    run.add_argument("--config", help="YAML config file")
+    run.add_argument("--out", default="reactor-output", help="directory for output images")
+    run.set_defaults(func=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``reactor`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        return args.func(args)
+    except ReactorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Typed configuration: one YAML file lists the controller, limits and the experts to deploy.
+
+Config flows one way: this file (placement, replicas, model ids) → typed
+:class:`ExpertDeployment` entries → Serve deployments. No model id lives anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llm.config import ControllerConfig
+from orchestrator.errors import ConfigError
+
+__all__ = ["ExpertDeployment", "RayConfig", "ReactorConfig", "load_config", "default_data_dir"]
+
+
+class ExpertDeployment(BaseModel):
+    """How one expert is deployed: Serve settings plus the expert's own ``options``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    expert_class: str | None = Field(
+        default=None,
+        alias="class",
+        description="'package.module:ClassName' for an expert that is not built in",
+    )
+    num_replicas: int | None = Field(default=1, ge=1)
+    autoscaling_config: dict[str, Any] | None = None
+    ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.1})
+    max_ongoing_requests: int = Field(default=16, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _replicas_or_autoscaling(self) -> ExpertDeployment:
+        if self.autoscaling_config is not None:
+            self.num_replicas = None
+        return self
+
+
+class RayConfig(BaseModel):
+    """Where Ray runs: ``address`` (or ``RAY_ADDRESS``) joins a cluster; else an embedded one starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None
+    num_cpus: int | None = None
+    namespace: str = "mm-reactor"
+    app_prefix: str = "mmr-"
+
+
+class ReactorConfig(BaseModel):
+    """The whole configuration of an orchestrator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
+    checkpointer: Literal["sqlite", "memory"] = "sqlite"
+    max_steps: int = Field(default=8, ge=1, le=200)
+    max_parse_retries: int = Field(default=2, ge=0, le=20)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    max_image_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    experts: dict[str, ExpertDeployment] = Field(default_factory=dict)
+
+    def enabled_experts(self) -> dict[str, ExpertDeployment]:
+        """The experts to deploy, by name."""
+        return {name: entry for name, entry in self.experts.items() if entry.enabled}
+
+
+def default_data_dir() -> Path:
+    """``MM_REACTOR_DATA`` if set, else ``~/.mm-reactor``."""
+    return Path(os.environ.get("MM_REACTOR_DATA", Path.home() / ".mm-reactor")).expanduser()
+
+
+def _default_mapping() -> dict[str, Any]:
+    text = resources.files("orchestrator").joinpath("default_config.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_config(config: ReactorConfig | str | Path | dict[str, Any] | None = None) -> ReactorConfig:
+    """Load the configuration: the packaged default, a YAML path, a mapping or a config object.
+
+    Environment overrides for the controller (``MM_REACTOR_LLM_BASE_URL`` …) are applied last.
+    """
+    if isinstance(config, ReactorConfig):
+        cfg = config
+    else:
+        if config is None:
+            data: Any = _default_mapping()
+            source = "the packaged default config"
+        elif isinstance(config, dict):
+            data, source = config, "the config mapping"
+        else:
+            path = Path(config).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist; pass the path of a YAML config file")
+            try:
+                data = yaml.safe_load(path.read_text())
+            except yaml.YAMLError as err:
+                raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+            source = str(path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source} must be a YAML mapping of settings")
+        try:
+            cfg = ReactorConfig.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(f"invalid settings in {source}:\n{err}") from err
+    controller = ControllerConfig.from_env(cfg.controller)
+    return cfg.model_copy(update={"controller": controller})

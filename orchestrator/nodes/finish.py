@@ -1,0 +1,25 @@
+"""finish: make the run's end explicit — an answer, or a failure with its reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.state import AgentState
+from prompts import render
+
+__all__ = ["finish"]
+
+
+def finish(state: AgentState) -> dict[str, Any]:
+    """Close the run: an answered run keeps its answer; any other ends as a clear failure."""
+    if state.get("status") == "answered" and state.get("answer"):
+        return {"pending": [], "outcomes": []}
+    reason = state.get("failure") or "the run ended without a final answer"
+    return {
+        "status": "failed",
+        "failure": reason,
+        "answer": None,
+        "pending": [],
+        "outcomes": [],
+        "transcript": [{"role": "user", "content": render("failure", reason=reason)}],
+    }

@@ -1,0 +1,122 @@
+"""What a run returns: the answer, the artifacts with lineage, and the trace of every step."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.artifacts import ArtifactRecord, ArtifactStore
+from orchestrator.state import StepRecord
+
+__all__ = ["ArtifactInfo", "Step", "Result", "describe_artifact"]
+
+
+def describe_artifact(record: ArtifactRecord) -> str:
+    """One line for the artifact table the controller reads."""
+    kind, shape = record["kind"], record["shape"]
+    size = f"{shape[0]}x{shape[1]}" if kind in ("image", "mask") else f"{shape[0]} {'items' if kind == 'boxes' else 'chars'}"
+    if record["producer"] == "input":
+        origin = "input image"
+    else:
+        origin = f"from {record['producer']} (step {record['producer_step']})"
+        if record["parents"]:
+            origin += " of " + ", ".join(record["parents"])
+    return f"- {record['handle']}: {kind} {size}, {origin}"
+
+
+class ArtifactInfo(BaseModel):
+    """An artifact of the session: its handle, kind, size and lineage, and where its bytes are."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handle: str
+    id: str
+    kind: str
+    shape: list[int]
+    producer_step: int
+    producer: str
+    parents: list[str]
+    path: Path
+
+    def load(self) -> Any:
+        """The value: RGB uint8 array (image), bool array (mask), list of boxes, or text."""
+        store = ArtifactStore(self.path.parents[1])
+        return store.load(self._record())
+
+    def _record(self) -> ArtifactRecord:
+        return {"handle": self.handle, "id": self.id, "kind": self.kind, "shape": self.shape,
+                "producer_step": self.producer_step, "producer": self.producer, "parents": self.parents,
+                "uri": f"{self.path.parent.name}/{self.path.name}"}
+
+    def save(self, directory: str | Path) -> Path:
+        """Copy the artifact into ``directory`` as ``<handle>.<ext>``."""
+        target = Path(directory) / f"{self.handle}{self.path.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, target)
+        return target
+
+
+class Step(BaseModel):
+    """One step of the trace."""
+
+    index: int
+    turn: int
+    thought: str
+    tool: str | None
+    arguments: dict[str, Any]
+    observation: str
+    started_at: float
+    seconds: float
+    replica: str | None
+    error: str | None
+    new_handles: list[str]
+
+
+class Result(BaseModel):
+    """The outcome of ``Orchestrator.run``."""
+
+    session: str
+    run_id: str
+    task: str
+    status: Literal["answered", "failed"]
+    answer: str | None
+    failure: str | None
+    artifacts: dict[str, ArtifactInfo]
+    steps: list[Step]
+    controller: str
+    replay: bool
+    route: str = "tools"
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "answered"
+
+    def new_artifacts(self) -> dict[str, ArtifactInfo]:
+        """Artifacts this run produced (not its inputs or earlier runs' artifacts)."""
+        produced = {h for step in self.steps for h in step.new_handles}
+        return {h: a for h, a in self.artifacts.items() if h in produced}
+
+    def save_artifacts(self, directory: str | Path, kinds: tuple[str, ...] = ("image", "mask")) -> list[Path]:
+        """Write this run's new artifacts of ``kinds`` into ``directory``."""
+        return [a.save(directory) for a in self.new_artifacts().values() if a.kind in kinds]
+
+    @classmethod
+    def from_state(cls, values: dict[str, Any], *, session: str, store: ArtifactStore, controller: str,
+                   replay: bool, seconds: float) -> Result:
+        run_id = values["run_id"]
+        steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
+        artifacts = {
+            handle: ArtifactInfo(path=store.path_of(rec), **{k: v for k, v in rec.items() if k != "uri"})
+            for handle, rec in values.get("artifacts", {}).items()
+        }
+        return cls(
+            session=session, run_id=run_id, task=values["task"],
+            status="answered" if values.get("status") == "answered" else "failed",
+            answer=values.get("answer"), failure=values.get("failure"), artifacts=artifacts,
+            steps=[Step(**{k: v for k, v in s.items() if k != "run_id"}) for s in steps],
+            controller=controller, replay=replay, seconds=seconds,
+        )

@@ -1,0 +1,203 @@
+"""The Python SDK: ``Orchestrator.local()`` / ``Orchestrator.connect()`` and ``run()``."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from llm.base import ChatModel, LLMError
+from llm.factory import build_chat_model
+from orchestrator.artifacts import ArtifactRecord, ArtifactStore, next_handle
+from orchestrator.config import ReactorConfig, load_config
+from orchestrator.context import PixelCache, RunContext
+from orchestrator.errors import ConfigError, InputError
+from orchestrator.graph import build_graph
+from orchestrator.inputs import decode_images
+from orchestrator.result import Result, describe_artifact
+from orchestrator.runtime import ExpertRuntime
+from prompts import render
+
+__all__ = ["Orchestrator"]
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_TASK_CHARS = 20_000
+
+
+class Orchestrator:
+    """Runs multimodal tasks: a controller LLM plans over experts deployed on Ray Serve.
+
+    Use :meth:`local` (embedded Ray, or the cluster in ``RAY_ADDRESS``) or :meth:`connect`,
+    then :meth:`run`; close it (or use ``with``) to remove the experts it deployed.
+    """
+
+    def __init__(self, config: ReactorConfig, runtime: ExpertRuntime, chat_model: ChatModel | None = None) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.chat_model = chat_model
+        self.store = ArtifactStore(config.data_dir / "artifacts")
+        self._checkpointer, self._connection = self._make_checkpointer()
+        self.graph = build_graph(self._checkpointer)
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------------------
+    @classmethod
+    def local(cls, config: ReactorConfig | str | Path | dict | None = None, *,
+              chat_model: ChatModel | None = None) -> Orchestrator:
+        """Start (or join, with ``RAY_ADDRESS``) Ray and deploy the configured experts."""
+        cfg = load_config(config)
+        runtime = ExpertRuntime(cfg.ray)
+        runtime.start()
+        try:
+            runtime.deploy(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix)
+        except Exception:
+            runtime.close()
+            raise
+        return cls(cfg, runtime, chat_model)
+
+    @classmethod
+    def connect(cls, address: str, config: ReactorConfig | str | Path | dict | None = None, *,
+                chat_model: ChatModel | None = None) -> Orchestrator:
+        """Join the Ray cluster at ``address`` (``auto``, ``ray://host:10001`` …) and deploy there."""
+        cfg = load_config(config)
+        cfg = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"address": address})})
+        return cls.local(cfg, chat_model=chat_model)
+
+    def _make_checkpointer(self) -> tuple[BaseCheckpointSaver, sqlite3.Connection | None]:
+        if self.config.checkpointer == "memory":
+            return InMemorySaver(), None
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.config.data_dir / "sessions.sqlite", check_same_thread=False)
+        return SqliteSaver(connection), connection
+
+    # -- queries ------------------------------------------------------------------------------------
+    @property
+    def experts(self) -> list[str]:
+        """Names of the deployed experts the controller can call."""
+        return self.runtime.catalogue.names()
+
+    def system_prompt(self) -> str:
+        """The controller's system prompt, with the catalogue generated from the deployed experts."""
+        return render("system", catalogue=self.runtime.catalogue.render())
+
+    # -- running ------------------------------------------------------------------------------------
+    def run(self, task: str, images: Any = None, *, session: str | None = None, max_steps: int | None = None,
+            chat_model: ChatModel | None = None) -> Result:
+        """Run one task to an answer or a clear failure.
+
+        ``images``: one or a list of paths, PIL images, uint8 numpy arrays or encoded bytes;
+        they become ``image-N`` artifacts. Bad inputs raise :class:`InputError` before any work.
+        ``session``: continue a session (its artifacts and transcript); a new one by default.
+        """
+        if self._closed:
+            raise InputError("this orchestrator is closed; create a new one with Orchestrator.local()")
+        task = _check_task(task)
+        session = _check_session(session)
+        steps_budget = _check_max_steps(max_steps, self.config.max_steps)
+        arrays = decode_images(images, max_pixels=self.config.max_image_pixels, max_bytes=self.config.max_image_bytes)
+        controller = self._controller(chat_model)
+        started = time.perf_counter()
+        thread = {"configurable": {"thread_id": session}, "recursion_limit": 4 * steps_budget + 4 * 8 + 10}
+        with self._lock:
+            table: dict[str, ArtifactRecord] = dict(self.graph.get_state(thread).values.get("artifacts", {}))
+            pixels = PixelCache(self.store)
+            new: dict[str, ArtifactRecord] = {}
+            for array in arrays:
+                artifact_id, shape, uri = self.store.put("image", array)
+                pixels.remember(artifact_id, array)
+                handle = next_handle(table, "image", taken=set(new))
+                new[handle] = {"handle": handle, "id": artifact_id, "kind": "image", "shape": shape,
+                               "producer_step": 0, "producer": "input", "parents": [], "uri": uri}
+            listing = "\n".join(describe_artifact(r) for r in {**table, **new}.values()) or "(none)"
+            run_input = {
+                "run_id": uuid.uuid4().hex[:12],
+                "task": task,
+                "transcript": [{"role": "user", "content": render("task", task=task, artifacts=listing)}],
+                "artifacts": new,
+                "turn": 0,
+                "parse_failures": 0,
+                "pending": [],
+                "outcomes": [],
+                "answer": None,
+                "status": "running",
+                "failure": None,
+            }
+            context = RunContext(
+                llm=controller,
+                catalogue=self.runtime.catalogue,
+                store=self.store,
+                system_prompt=self.system_prompt(),
+                max_steps=steps_budget,
+                max_parse_retries=self.config.max_parse_retries,
+                pixels=pixels,
+            )
+            values = self.graph.invoke(run_input, thread, context=context)
+        return Result.from_state(values, session=session, store=self.store, controller=controller.label,
+                                 replay=controller.is_replay, seconds=time.perf_counter() - started)
+
+    def _controller(self, override: ChatModel | None) -> ChatModel:
+        model = override or self.chat_model
+        if model is not None:
+            return model
+        try:
+            self.chat_model = build_chat_model(self.config.controller)
+        except LLMError as err:
+            raise ConfigError(
+                f"no controller LLM is configured ({err}). Set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL "
+                "for an OpenAI-compatible server, set controller.backend in the config, or pass "
+                "chat_model=ScriptedChatModel([...])."
+            ) from err
+        return self.chat_model
+
+    # -- lifetime -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove the deployed experts, stop Ray if we started it, close the checkpoint database."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.runtime.close()
+        finally:
+            if self._connection is not None:
+                self._connection.close()
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_task(task: object) -> str:
+    if not isinstance(task, str) or not task.strip():
+        raise InputError("the task must be a non-empty string saying what to do with the images")
+    if len(task) > MAX_TASK_CHARS:
+        raise InputError(f"the task is {len(task)} characters long; keep it under {MAX_TASK_CHARS}")
+    return task.strip()
+
+
+def _check_session(session: object) -> str:
+    if session is None:
+        return uuid.uuid4().hex
+    if not isinstance(session, str) or not _SESSION_ID.match(session):
+        raise InputError(
+            f"session id {session!r} is not valid; use 1-128 letters, digits, '_', '.', ':' or '-'"
+        )
+    return session
+
+
+def _check_max_steps(max_steps: object, default: int) -> int:
+    if max_steps is None:
+        return default
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not 1 <= max_steps <= 200:
+        raise InputError(f"max_steps must be an integer from 1 to 200, got {max_steps!r}")
+    return max_steps

@@ -1,0 +1,87 @@
+"""The typed LangGraph state of a session: its multimodal context memory.
+
+Everything here is plain data (dicts, lists, strings, numbers) so any checkpointer can
+persist it. Reducers: the transcript and the steps are append-only, the artifact table
+merges by handle (a handle, once given, never changes meaning).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from orchestrator.artifacts import ArtifactRecord
+
+__all__ = ["AgentState", "Message", "PendingCall", "Outcome", "StepRecord", "merge_artifacts"]
+
+
+class Message(TypedDict):
+    """A transcript entry: the task (user), a controller turn (assistant) or an observation (user)."""
+
+    role: str
+    content: str
+
+
+class PendingCall(TypedDict):
+    """A tool call the controller asked for, waiting for the act node."""
+
+    tool: str
+    arguments: dict[str, Any]
+    thought: str
+
+
+class Outcome(TypedDict):
+    """What one tool call produced; artifact bytes are already in the store."""
+
+    call: PendingCall
+    ok: bool
+    output: Any
+    error: str | None
+    parents: list[str]
+    replica: str | None
+    started_at: float
+    seconds: float
+
+
+class StepRecord(TypedDict):
+    """One step of the trace: a controller turn's thought and one tool call (or the answer)."""
+
+    index: int
+    run_id: str
+    turn: int
+    thought: str
+    tool: str | None
+    arguments: dict[str, Any]
+    observation: str
+    started_at: float
+    seconds: float
+    replica: str | None
+    error: str | None
+    new_handles: list[str]
+
+
+def merge_artifacts(
+    current: dict[str, ArtifactRecord], update: dict[str, ArtifactRecord]
+) -> dict[str, ArtifactRecord]:
+    """Add new artifact records; a handle already taken keeps its first record."""
+    merged = dict(current or {})
+    for handle, record in (update or {}).items():
+        merged.setdefault(handle, record)
+    return merged
+
+
+class AgentState(TypedDict, total=False):
+    """Session state. Per-run fields are reset by the SDK at the start of each run."""
+
+    run_id: str
+    task: str
+    transcript: Annotated[list[Message], operator.add]
+    artifacts: Annotated[dict[str, ArtifactRecord], merge_artifacts]
+    steps: Annotated[list[StepRecord], operator.add]
+    turn: int
+    parse_failures: int
+    pending: list[PendingCall]
+    outcomes: list[Outcome]
+    answer: str | None
+    status: str
+    failure: str | None

@@ -22,19 +22,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
 
 __all__ = [
+    "HANDLE_PATTERN",
     "Expert",
-    "ExpertError",
     "ExpertDefinitionError",
+    "ExpertError",
     "ImageData",
-    "MaskData",
     "ImageRef",
+    "MaskData",
     "MaskRef",
-    "PendingRef",
+    "NewBoxes",
     "NewImage",
     "NewMask",
-    "NewBoxes",
     "NewText",
-    "HANDLE_PATTERN",
+    "PendingRef",
     "looks_like_path",
 ]
 
@@ -117,7 +117,9 @@ def _ref_validator(kind: str, data_cls: type) -> PlainValidator:
         if not match:
             raise ValueError(f"'{text}' is not an artifact handle; use one like '{kind}-1'")
         if match.group(1) != kind:
-            raise ValueError(f"'{text}' is a {match.group(1)} handle but a {kind} handle like '{kind}-1' is needed")
+            raise ValueError(
+                f"'{text}' is a {match.group(1)} handle but a {kind} handle like '{kind}-1' is needed"
+            )
         return PendingRef(handle=text, kind=kind)
 
     return PlainValidator(validate)
@@ -223,7 +225,9 @@ class Expert:
         for attr in ("Input", "Output", "Settings"):
             model = getattr(cls, attr, None)
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise ExpertDefinitionError(f"{where} ('{name}'): '{attr}' must be a pydantic BaseModel subclass")
+                raise ExpertDefinitionError(
+                    f"{where} ('{name}'): '{attr}' must be a pydantic BaseModel subclass"
+                )
         if cls.run is Expert.run:
             raise ExpertDefinitionError(f"{where} ('{name}'): define run(self, inputs) -> Output")
 

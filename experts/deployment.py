@@ -25,7 +25,7 @@ from ray.serve import Application
 
 from experts.base import Expert, ExpertError, ImageData, MaskData
 
-__all__ = ["WireRef", "ExpertReplica", "build_expert_app", "format_validation_error"]
+__all__ = ["ExpertReplica", "WireRef", "build_expert_app", "format_validation_error"]
 
 
 @dataclass(frozen=True)

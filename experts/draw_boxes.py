@@ -74,4 +74,4 @@ class DrawBoxes(Expert):
                 ly = y0 - th if y0 - th >= 0 else y0  # above the box, or inside it at the top edge
                 draw.rectangle((lx, ly, lx + tw - 1, ly + th - 1), fill=rgb)
                 draw.text((lx + 2 - left, ly + 2 - top), label, fill=_text_color(rgb), font=font)
-        return DrawBoxesOutput(image=NewImage(np.asarray(canvas)))
+        return DrawBoxesOutput(image=NewImage(np.array(canvas)))

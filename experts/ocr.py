@@ -26,13 +26,15 @@ class OcrOutput(BaseModel):
     image_size: list[int] = Field(description="[width, height] of the image read")
 
 
-class OcrSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OcrSettings(Expert.Settings):
+    """Options for the ``options:`` of the ocr entry in the config (unknown keys are rejected)."""
 
     limit_type: Literal["max", "min"] = Field(
-        default="max", description="scale the image for detection so this side equals limit_side_len"
+        default="max",
+        description="for detection, 'max' shrinks images whose longer side exceeds limit_side_len; "
+        "'min' enlarges images whose shorter side is below it",
     )
-    limit_side_len: int = Field(default=960, ge=32, le=4096)
+    limit_side_len: int = Field(default=960, ge=32, le=4096, description="pixels; see limit_type")
     use_cls: bool = Field(default=False, description="run the 180-degree text orientation classifier")
     min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="drop lines recognised below this")
     num_threads: int = Field(

@@ -7,7 +7,7 @@ import inspect
 
 from experts.base import Expert
 
-__all__ = ["load_expert_class", "ExpertNotFound"]
+__all__ = ["ExpertNotFound", "load_expert_class"]
 
 
 class ExpertNotFound(LookupError):

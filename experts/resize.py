@@ -78,4 +78,4 @@ class Resize(Expert):
         if (new_w, new_h) == (w, h):
             return ResizeOutput(image=NewImage(image.array.copy()), size=[w, h])
         resized = Image.fromarray(image.array).resize((new_w, new_h), Image.Resampling.BICUBIC)
-        return ResizeOutput(image=NewImage(np.asarray(resized)), size=[new_w, new_h])
+        return ResizeOutput(image=NewImage(np.array(resized)), size=[new_w, new_h])

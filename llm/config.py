@@ -35,11 +35,13 @@ class ControllerConfig(BaseModel):
 
     # openai-compatible
     base_url: str | None = Field(
-        default=None, description="Endpoint root, e.g. http://localhost:8000/v1 (the part before /chat/completions)."
+        default=None,
+        description="Endpoint root, e.g. http://localhost:8000/v1 (the part before /chat/completions).",
     )
     api_key: str | None = Field(
         default=None,
-        repr=False, description=f"Bearer key; when unset, read from ${ENV_API_KEY} or ${ENV_OPENAI_API_KEY}."
+        repr=False,
+        description=f"Bearer key; when unset, read from ${ENV_API_KEY} or ${ENV_OPENAI_API_KEY}.",
     )
     model: str | None = Field(
         default=None, description="Served model name (openai) or hub id / local directory (transformers)."
@@ -50,7 +52,9 @@ class ControllerConfig(BaseModel):
     extra_headers: dict[str, str] = Field(default_factory=dict)
 
     # transformers
-    device: str = Field(default="auto", description='"auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...')
+    device: str = Field(
+        default="auto", description='"auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...'
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_new_tokens: int = Field(default=512, gt=0)
 

@@ -100,8 +100,8 @@ class OpenAICompatibleChatModel:
                 if last_try or not isinstance(exc, httpx.ConnectTimeout):
                     raise LLMError(
                         f"controller LLM at {self.url} did not answer within {self.config.timeout_s:g}s "
-                        f"({type(exc).__name__}, attempt {attempt}): is the server running, overloaded or still "
-                        "loading the model? check it, or raise controller.timeout_s"
+                        f"({type(exc).__name__}, attempt {attempt}): is the server running, overloaded or "
+                        "still loading the model? check it, or raise controller.timeout_s"
                     ) from exc
             except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
                 if last_try:
@@ -151,7 +151,8 @@ class OpenAICompatibleChatModel:
         except ValueError as exc:
             raise LLMError(
                 f"controller LLM at {self.url} returned a non-JSON body (HTTP {response.status_code}): "
-                f"{response.text[:200]!r} -- is base_url an OpenAI-compatible endpoint (usually ending in /v1)?"
+                f"{response.text[:200]!r} -- is base_url an OpenAI-compatible endpoint (usually ending "
+                "in /v1)?"
             ) from exc
         try:
             content = body["choices"][0]["message"]["content"]

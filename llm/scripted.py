@@ -28,8 +28,8 @@ class ScriptedChatModel:
         for i, entry in enumerate(responses):
             if not isinstance(entry, str) and not callable(entry):
                 raise LLMError(
-                    f"scripted controller response #{i} is a {type(entry).__name__}: each entry must be a str "
-                    "or a callable (messages) -> str"
+                    f"scripted controller response #{i} is a {type(entry).__name__}: each entry must be "
+                    "a str or a callable (messages) -> str"
                 )
         self.responses: list[ScriptEntry] = list(responses)
         self.label: str = label if "replay" in label.lower() else f"{label} (replay)"

@@ -42,7 +42,8 @@ def _looks_like_path(model_id: str) -> bool:
 class TransformersChatModel:
     """Chat model backed by ``AutoTokenizer`` + ``AutoModelForCausalLM`` loaded from ``config.model``.
 
-    ``config.model`` is a hub id or a local directory (loaded with ``local_files_only=True``). The model
+    ``config.model`` is a hub id or a local directory (loaded with ``local_files_only=True``; a hub id
+    is looked up in the local hub cache first, then on the hub). The model
     is loaded lazily on the first :meth:`complete` or by :meth:`load`; generation is greedy, bounded by
     ``config.max_new_tokens``, and the reply is cut at the first stop string.
     """
@@ -89,18 +90,7 @@ class TransformersChatModel:
                 "machine with hub access and set controller.model to the directory holding it"
             )
         source = str(Path(self.model_id).expanduser()) if local else self.model_id
-        kwargs: dict[str, Any] = {"local_files_only": True} if local else {}
-        remedy = (
-            "download it on a machine with hub access (e.g. `hf download "
-            f"{self.model_id} --local-dir DIR`) and set controller.model to the local directory"
-        )
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        except (OSError, ValueError) as exc:
-            where = "local directory" if local else "hub id (hub unreachable or model not cached?)"
-            raise LLMError(
-                f"cannot load the tokenizer of controller model {self.model_id!r} ({where}): {exc} -- {remedy}"
-            ) from exc
+        tokenizer = self._from_pretrained(AutoTokenizer, source, local, "tokenizer")
         if not getattr(tokenizer, "chat_template", None):
             raise LLMError(
                 f"controller model {self.model_id!r}: its tokenizer has no chat template, so chat messages "
@@ -108,12 +98,7 @@ class TransformersChatModel:
                 "to its tokenizer_config.json / chat_template.jinja"
             )
         dtype: Any = "auto" if self.config.dtype == "auto" else getattr(torch, self.config.dtype)
-        try:
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise LLMError(
-                f"cannot load the weights of controller model {self.model_id!r}: {exc} -- {remedy}"
-            ) from exc
+        model = self._from_pretrained(AutoModelForCausalLM, source, local, "weights", dtype=dtype)
         try:
             model.to(self.device)
         except (RuntimeError, AssertionError, ValueError) as exc:
@@ -127,8 +112,28 @@ class TransformersChatModel:
         self._tokenizer = tokenizer
         self._model = model
 
+    def _from_pretrained(self, auto_cls: Any, source: str, local: bool, what: str, **kwargs: Any) -> Any:
+        """``auto_cls.from_pretrained`` offline-first: a local directory or the hub cache, then the hub."""
+        try:
+            return auto_cls.from_pretrained(source, local_files_only=True, **kwargs)
+        except (OSError, ValueError) as exc:
+            if local:
+                raise LLMError(
+                    f"cannot load the {what} of controller model {self.model_id!r} from that local "
+                    f"directory: {exc} -- the directory must hold config.json, the tokenizer files and the "
+                    "weights, as written by save_pretrained or `hf download MODEL --local-dir DIR`"
+                ) from exc
+        try:  # not in the hub cache: try the hub (fails fast when HF_HUB_OFFLINE=1)
+            return auto_cls.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise LLMError(
+                f"cannot load the {what} of controller model {self.model_id!r}: not in the local hub cache "
+                f"and the hub failed ({exc}) -- download it on a machine with hub access (`hf download "
+                f"{self.model_id} --local-dir DIR`) and set controller.model to the local directory"
+            ) from exc
+
     def complete(self, messages: list[ChatMessage], *, stop: list[str] | None = None) -> str:
-        """Generate greedily from the chat-formatted ``messages``; return only the new text, cut at ``stop``."""
+        """Generate greedily from the chat-formatted ``messages``; return the new text cut at ``stop``."""
         self.load()
         import torch
 
@@ -136,11 +141,13 @@ class TransformersChatModel:
             tokenizer, model = self._tokenizer, self._model
             conversation = [{"role": m["role"], "content": m["content"]} for m in messages]
             try:
-                prompt = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+                prompt = tokenizer.apply_chat_template(
+                    conversation, add_generation_prompt=True, tokenize=False
+                )
             except Exception as exc:  # jinja errors (e.g. a template that rejects a role)
                 raise LLMError(
-                    f"controller model {self.model_id!r}: its chat template failed on these messages: {exc} -- "
-                    "check the roles (some templates reject a system message) or use another model"
+                    f"controller model {self.model_id!r}: its chat template failed on these messages: "
+                    f"{exc} -- check the roles (some templates reject a system message) or use another model"
                 ) from exc
             # The template already wrote any BOS token, so don't add special tokens again.
             enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)

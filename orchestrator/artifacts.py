@@ -80,7 +80,8 @@ class ArtifactStore:
         path = self.path_of(record)
         if not path.exists():
             raise FileNotFoundError(
-                f"artifact {record['handle']} ({record['id'][:12]}) is missing from the store at {self.root}; "
+                f"artifact {record['handle']} ({record['id'][:12]}) is missing from the store at "
+                f"{self.root}; "
                 "was the data directory moved or cleaned?"
             )
         kind = record["kind"]

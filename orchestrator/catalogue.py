@@ -25,7 +25,8 @@ class DeployedExpert:
 
     def describe(self) -> str:
         """The catalogue entry: name, description and a compact argument schema."""
-        return f"- {self.name}: {self.expert_cls.description.strip()}\n  Arguments: {_compact_schema(self.expert_cls)}"
+        description = self.expert_cls.description.strip()
+        return f"- {self.name}: {description}\n  Arguments: {_compact_schema(self.expert_cls)}"
 
 
 def _compact_schema(expert_cls: type[Expert]) -> str:
@@ -40,7 +41,9 @@ def _compact_schema(expert_cls: type[Expert]) -> str:
 
 def _compact_property(prop: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in prop:
-        prop = definitions.get(prop["$ref"].rsplit("/", 1)[-1], {}) | {k: v for k, v in prop.items() if k != "$ref"}
+        prop = definitions.get(prop["$ref"].rsplit("/", 1)[-1], {}) | {
+            k: v for k, v in prop.items() if k != "$ref"
+        }
     keep = ("type", "description", "enum", "default", "minimum", "maximum", "items", "minItems", "maxItems")
     out = {k: prop[k] for k in keep if k in prop}
     if "anyOf" in prop:

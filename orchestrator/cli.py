@@ -17,7 +17,10 @@ __all__ = ["main"]
 
 
 def _print_result(result: Result, out_dir: Path) -> None:
-    print(f"\ncontroller: {result.controller}" + ("  [REPLAY: replies are scripted, not generated]" if result.replay else ""))
+    print(
+        f"\ncontroller: {result.controller}"
+        + ("  [REPLAY: replies are scripted, not generated]" if result.replay else "")
+    )
     for step in result.steps:
         head = f"step {step.index} (turn {step.turn})"
         if step.tool:
@@ -27,7 +30,10 @@ def _print_result(result: Result, out_dir: Path) -> None:
                 print(f"      thought: {step.thought}")
             print(f"      arguments: {step.arguments}")
             text = step.error or step.observation
-            print(f"      {'error' if step.error else 'observation'}: {text[:300]}{'…' if len(text) > 300 else ''}")
+            print(
+                f"      {'error' if step.error else 'observation'}: {text[:300]}"
+                + ("…" if len(text) > 300 else "")
+            )
         elif step.error:
             print(f"  {head}: controller error: {step.error}")
         else:
@@ -51,8 +57,11 @@ def _demo(args: argparse.Namespace) -> int:
     live = config.controller.backend != "scripted"
     chat_model = None if live else demo_controller()
     if not live:
-        print("No LLM endpoint is configured, so the controller is a REPLAY: a scripted policy whose replies are\n"
-              "computed from the real tool outputs (set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL to run live).")
+        print(
+            "No LLM endpoint is configured, so the controller is a REPLAY: a scripted policy whose\n"
+            "replies are computed from the real tool outputs\n"
+            "(set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL to run live)."
+        )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     image_path = out_dir / "demo-sign.png"
@@ -67,10 +76,20 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from orchestrator.errors import ConfigError
     from orchestrator.sdk import Orchestrator
 
-    with Orchestrator.local(args.config) as orch:
-        result = orch.run(args.task, images=args.image or None, session=args.session, max_steps=args.max_steps)
+    config = load_config(args.config)
+    if config.controller.backend == "scripted":
+        raise ConfigError(
+            "reactor run needs a controller LLM: set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL "
+            "(any OpenAI-compatible server: vLLM, Ollama, OpenAI …) or controller.backend in --config; "
+            "`reactor demo` runs offline with a replayed controller"
+        )
+    with Orchestrator.local(config) as orch:
+        result = orch.run(
+            args.task, images=args.image or None, session=args.session, max_steps=args.max_steps
+        )
         _print_result(result, Path(args.out))
         if args.session is None:
             print(f"session: {result.session}")
@@ -78,12 +97,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reactor", description="mm-reactor: a multimodal agent on Ray Serve.")
+    parser = argparse.ArgumentParser(
+        prog="reactor", description="mm-reactor: a multimodal agent on Ray Serve."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="offline demo: OCR and image experts on an embedded Ray")
     demo.add_argument("--config", help="YAML config file (default: the packaged one)")
-    demo.add_argument("--out", default="reactor-demo-output", help="directory for the input and output images")
+    demo.add_argument(
+        "--out", default="reactor-demo-output", help="directory for the input and output images"
+    )
     demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run one task (needs a controller LLM: MM_REACTOR_LLM_BASE_URL …)")
     run.add_argument("task", help="what to do, in words")
@@ -99,7 +122,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``reactor`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         return args.func(args)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from llm.config import ControllerConfig
 from orchestrator.errors import ConfigError
 
-__all__ = ["ExpertDeployment", "RayConfig", "ReactorConfig", "load_config", "default_data_dir"]
+__all__ = ["ExpertDeployment", "RayConfig", "ReactorConfig", "default_data_dir", "load_config"]
 
 
 class ExpertDeployment(BaseModel):

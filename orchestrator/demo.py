@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from llm.base import ChatMessage
 from llm.scripted import ScriptedChatModel
 
-__all__ = ["DEMO_TASK", "DEMO_LINES", "make_demo_image", "demo_controller", "last_observations"]
+__all__ = ["DEMO_LINES", "DEMO_TASK", "demo_controller", "last_observations", "make_demo_image"]
 
 DEMO_TASK = "Read the text on this sign, outline each line of text, and crop out the first line."
 DEMO_LINES = ("FRESH BREAD DAILY", "OPEN 7AM - 6PM", "CLOSED ON MONDAYS")
@@ -84,12 +84,16 @@ def _outline_and_crop(messages: list[ChatMessage]) -> str:
 def _answer(messages: list[ChatMessage]) -> str:
     bodies = {b.get("tool"): b for b in last_observations(messages)}
     ocr_text = next(
-        (m["content"] for m in reversed(messages) if m["role"] == "user" and '"tool": "ocr"' in m["content"]), ""
+        (m["content"] for m in reversed(messages) if m["role"] == "user" and '"tool": "ocr"' in m["content"]),
+        "",
     )
     ocr = last_observations([{"role": "user", "content": ocr_text}])[0]
     lines = [item["text"] for item in ocr["output"]["lines"]["items"]]
     parts = ["The sign reads: " + " / ".join(f'"{line}"' for line in lines) + "."]
-    for tool, what in (("draw_boxes", f"outlines the {len(lines)} lines of text"), ("crop", "is the first line")):
+    for tool, what in (
+        ("draw_boxes", f"outlines the {len(lines)} lines of text"),
+        ("crop", "is the first line"),
+    ):
         body = bodies.get(tool, {})
         if "error" in body or not body:
             parts.append(f"{tool} failed: {body.get('error', 'no observation')}.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ReactorError", "InputError", "ConfigError", "DeploymentError"]
+__all__ = ["ConfigError", "DeploymentError", "InputError", "ReactorError"]
 
 
 class ReactorError(Exception):

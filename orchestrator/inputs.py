@@ -88,7 +88,9 @@ def _from_bytes(data: bytes, max_pixels: int, max_bytes: int, what: str) -> np.n
     except UnidentifiedImageError:
         raise InputError(f"{what} is not an image PIL can read (PNG, JPEG, WebP, …)") from None
     except Image.DecompressionBombError as err:
-        raise InputError(f"{what} was refused as a decompression bomb: {err}") from None
+        raise InputError(
+            f"{what} was refused: its size is over the limit for safe decoding (decompression bomb?): {err}"
+        ) from None
     except (OSError, SyntaxError, ValueError) as err:
         raise InputError(f"{what} is truncated or corrupt ({err}); re-export or re-download it") from None
 

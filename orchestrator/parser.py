@@ -1,9 +1,7 @@
 """Parse the controller's MM-ReAct turn: Thought / Action / Action Input / Final Answer.
 
-:func:`parse_turn` is tolerant of the usual LLM slips (code fences, markdown, label case and
-spelling, Python-style dicts, trailing prose, hallucinated observations) and records a short
-note in :attr:`ParsedTurn.repairs` for each repair. It only ever raises :class:`ParseError`,
-whose message is a correction addressed to the controller. Every step is linear in the input.
+Tolerates the usual LLM slips, noting each repair in ``ParsedTurn.repairs``; raises only
+:class:`ParseError`, whose message corrects the controller. Every step is linear in the input.
 """
 
 from __future__ import annotations
@@ -50,16 +48,11 @@ FORMAT_HELP = (
 TOOL_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Single character classes on either side of the label word keep backtracking linear.
 _LABEL = re.compile(
-    r"[ \t>#*_-]*(thought|action[ _]?input|input|action|final[ _]?answer|observation)[ \t*_]*:(?:[*_]+(?=\s|$))?[ \t]*",
+    r"[ \t>#*_-]*(thought|action[ _]?input|input|action|final[ _]?answer|observation)"
+    r"[ \t*_]*:(?:[*_]+(?=\s|$))?[ \t]*",
     re.IGNORECASE,
 )
-_CANONICAL = {
-    "thought": "Thought",
-    "action": "Action",
-    "input": "Action Input",
-    "final": "Final Answer",
-    "observation": "Observation",
-}
+_CANONICAL = {"thought": "Thought", "action": "Action", "input": "Action Input", "final": "Final Answer"}
 _FENCE_OPEN = re.compile(r"```[\w+.-]*[ \t]*\n?")
 
 
@@ -73,18 +66,6 @@ def _short(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-@dataclass
-class _Block:
-    """A labelled section of the reply: the label's kind and the lines up to the next label."""
-
-    kind: str
-    lines: list[str]
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines).strip()
-
-
 def _label(line: str) -> tuple[str, str, list[str]] | None:
     """Match a label at the start of ``line``; return (kind, rest of the line, repair notes)."""
     m = _LABEL.match(line)
@@ -93,7 +74,7 @@ def _label(line: str) -> tuple[str, str, list[str]] | None:
     word = m.group(1)
     low = word.lower()
     kind = "input" if low.endswith("input") else re.split(r"[ _]", low)[0]
-    canonical = _CANONICAL[kind]
+    canonical = _CANONICAL.get(kind, "Observation")
     notes = []
     if low.replace("_", " ") != canonical.lower():
         notes.append(f"read {word!r} as {canonical!r}")
@@ -104,31 +85,30 @@ def _label(line: str) -> tuple[str, str, list[str]] | None:
     return kind, line[m.end() :], notes
 
 
-def _split(text: str, repairs: list[str]) -> list[_Block]:
-    """Cut the reply into labelled blocks; a Final Answer runs on until a later Action."""
-    blocks = [_Block("preamble", [])]
+def _split(text: str, repairs: list[str]) -> list[tuple[str, str]]:
+    """Cut the reply into (label kind, stripped text) blocks; a Final Answer runs on until an Action."""
+    blocks: list[tuple[str, list[str]]] = [("preamble", [])]
     for line in text.split("\n"):
         found = _label(line)
         if found is not None and found[0] == "observation":
             repairs.append("ignored a hallucinated Observation and everything after it")
             break
-        if found is None or (blocks[-1].kind == "final" and found[0] != "action"):
-            blocks[-1].lines.append(line)
+        if found is None or (blocks[-1][0] == "final" and found[0] != "action"):
+            blocks[-1][1].append(line)
         else:
             repairs.extend(found[2])
-            blocks.append(_Block(found[0], [found[1]]))
-    return blocks
+            blocks.append((found[0], [found[1]]))
+    return [(kind, "\n".join(lines).strip()) for kind, lines in blocks]
 
 
-def _scan_object(s: str, start: int) -> tuple[str, int, bool, bool]:
-    """Take the balanced object from the ``{`` at ``start``, dropping trailing commas.
+def _scan_object(s: str) -> tuple[str, int, bool]:
+    """Take the balanced object that ``s`` starts with, honouring quotes and dropping trailing commas.
 
-    Returns (object text, end index, whether a comma was dropped, whether the object closed);
-    quotes and escapes are honoured.
+    Returns (object text, end index in ``s``, whether the object closed).
     """
     out: list[str] = []
-    depth, quote, escaped, dropped = 0, "", False, False
-    i, n = start, len(s)
+    depth, quote, escaped = 0, "", False
+    i, n = 0, len(s)
     while i < n:
         c = s[i]
         if quote:
@@ -149,13 +129,13 @@ def _scan_object(s: str, start: int) -> tuple[str, int, bool, bool]:
             while j < n and s[j].isspace():
                 j += 1
             if j < n and s[j] in "}]":
-                dropped, i = True, j
+                i = j
                 continue
         out.append(c)
         i += 1
         if depth == 0:
             break
-    return "".join(out), i, dropped, depth == 0
+    return "".join(out), i, depth == 0
 
 
 def _jsonable(value: Any) -> Any:
@@ -189,7 +169,7 @@ def _arguments(raw: str, tool: str, repairs: list[str]) -> dict[str, Any]:
     try:
         value, end = json.JSONDecoder().raw_decode(s)
     except (ValueError, RecursionError):
-        obj, end, _, closed = _scan_object(s, 0)
+        obj, end, closed = _scan_object(s)
         try:
             value = json.loads(obj)
             repairs.append("removed trailing commas in Action Input")
@@ -203,8 +183,6 @@ def _arguments(raw: str, tool: str, repairs: list[str]) -> dict[str, Any]:
                 why = getattr(err, "msg", "it is nested too deeply")
                 why = why if closed else "it is incomplete"
                 raise _fail(f"Action Input for {_short(tool)} is not a valid JSON object ({why}).") from None
-    if not isinstance(value, dict):
-        raise _fail(f"Action Input for {_short(tool)} must be a JSON object of the tool's arguments.")
     if s[end:].strip():
         repairs.append("ignored text after the Action Input JSON")
     return value
@@ -227,21 +205,21 @@ def _tool_name(line: str, repairs: list[str]) -> str:
     return name
 
 
-def _actions(blocks: list[_Block], repairs: list[str]) -> list[Action]:
+def _actions(blocks: list[tuple[str, str]], repairs: list[str]) -> list[Action]:
     """Pair each Action block with the Action Input that follows it."""
     actions = []
-    for i, block in enumerate(blocks):
-        if block.kind == "input" and blocks[i - 1].kind != "action":
+    for i, (kind, text) in enumerate(blocks):
+        if kind == "input" and blocks[i - 1][0] != "action":
             repairs.append("ignored an Action Input that had no Action before it")
-        if block.kind != "action":
+        if kind != "action":
             continue
-        first, _, rest = block.text.partition("\n")
+        first, _, rest = text.partition("\n")
         tool = _tool_name(first, repairs)
         after = blocks[i + 1] if i + 1 < len(blocks) else None
-        if after is not None and after.kind == "input":
+        if after is not None and after[0] == "input":
             if rest.strip():
                 repairs.append("ignored text between Action and Action Input")
-            arguments = _arguments(after.text, tool, repairs)
+            arguments = _arguments(after[1], tool, repairs)
         elif rest.strip().startswith(("{", "`")):
             repairs.append("read the JSON after the Action line as its Action Input")
             arguments = _arguments(rest, tool, repairs)
@@ -249,9 +227,7 @@ def _actions(blocks: list[_Block], repairs: list[str]) -> list[Action]:
             repairs.append(f"no Action Input for {_short(tool)}; used {{}}")
             arguments = {}
         else:
-            raise _fail(
-                f"Action {_short(tool)} must be followed by an 'Action Input:' line with a JSON object."
-            )
+            raise _fail(f"Action {_short(tool)} must be followed by an 'Action Input:' line.")
         actions.append(Action(tool, arguments))
     return actions
 
@@ -269,12 +245,12 @@ def parse_turn(text: str) -> ParsedTurn:
         repairs.append("removed code fence around the reply")
     blocks = _split(text, repairs)
     actions = _actions(blocks, repairs)
-    thoughts = [b.text for b in blocks if b.kind == "thought"]
+    thoughts = [text for kind, text in blocks if kind == "thought"]
     if not thoughts:
         repairs.append("no Thought given")
-    if blocks[0].text:
+    if blocks[0][1]:
         repairs.append("ignored text before the first label")
-    finals = [b.text for b in blocks if b.kind == "final"]
+    finals = [text for kind, text in blocks if kind == "final"]
     final: str | None = None
     if actions and finals:
         repairs.append("dropped the Final Answer because the reply also has actions")

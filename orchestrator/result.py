@@ -11,13 +11,17 @@ from pydantic import BaseModel, ConfigDict
 from orchestrator.artifacts import ArtifactRecord, ArtifactStore
 from orchestrator.state import StepRecord
 
-__all__ = ["ArtifactInfo", "Step", "Result", "describe_artifact"]
+__all__ = ["ArtifactInfo", "Result", "Step", "describe_artifact"]
 
 
 def describe_artifact(record: ArtifactRecord) -> str:
     """One line for the artifact table the controller reads."""
     kind, shape = record["kind"], record["shape"]
-    size = f"{shape[0]}x{shape[1]}" if kind in ("image", "mask") else f"{shape[0]} {'items' if kind == 'boxes' else 'chars'}"
+    size = (
+        f"{shape[0]}x{shape[1]}"
+        if kind in ("image", "mask")
+        else f"{shape[0]} {'items' if kind == 'boxes' else 'chars'}"
+    )
     if record["producer"] == "input":
         origin = "input image"
     else:
@@ -47,9 +51,16 @@ class ArtifactInfo(BaseModel):
         return store.load(self._record())
 
     def _record(self) -> ArtifactRecord:
-        return {"handle": self.handle, "id": self.id, "kind": self.kind, "shape": self.shape,
-                "producer_step": self.producer_step, "producer": self.producer, "parents": self.parents,
-                "uri": f"{self.path.parent.name}/{self.path.name}"}
+        return {
+            "handle": self.handle,
+            "id": self.id,
+            "kind": self.kind,
+            "shape": self.shape,
+            "producer_step": self.producer_step,
+            "producer": self.producer,
+            "parents": self.parents,
+            "uri": f"{self.path.parent.name}/{self.path.name}",
+        }
 
     def save(self, directory: str | Path) -> Path:
         """Copy the artifact into ``directory`` as ``<handle>.<ext>``."""
@@ -105,8 +116,16 @@ class Result(BaseModel):
         return [a.save(directory) for a in self.new_artifacts().values() if a.kind in kinds]
 
     @classmethod
-    def from_state(cls, values: dict[str, Any], *, session: str, store: ArtifactStore, controller: str,
-                   replay: bool, seconds: float) -> Result:
+    def from_state(
+        cls,
+        values: dict[str, Any],
+        *,
+        session: str,
+        store: ArtifactStore,
+        controller: str,
+        replay: bool,
+        seconds: float,
+    ) -> Result:
         run_id = values["run_id"]
         steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
         artifacts = {
@@ -114,9 +133,15 @@ class Result(BaseModel):
             for handle, rec in values.get("artifacts", {}).items()
         }
         return cls(
-            session=session, run_id=run_id, task=values["task"],
+            session=session,
+            run_id=run_id,
+            task=values["task"],
             status="answered" if values.get("status") == "answered" else "failed",
-            answer=values.get("answer"), failure=values.get("failure"), artifacts=artifacts,
+            answer=values.get("answer"),
+            failure=values.get("failure"),
+            artifacts=artifacts,
             steps=[Step(**{k: v for k, v in s.items() if k != "run_id"}) for s in steps],
-            controller=controller, replay=replay, seconds=seconds,
+            controller=controller,
+            replay=replay,
+            seconds=seconds,
         )

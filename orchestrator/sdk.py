@@ -39,7 +39,9 @@ class Orchestrator:
     then :meth:`run`; close it (or use ``with``) to remove the experts it deployed.
     """
 
-    def __init__(self, config: ReactorConfig, runtime: ExpertRuntime, chat_model: ChatModel | None = None) -> None:
+    def __init__(
+        self, config: ReactorConfig, runtime: ExpertRuntime, chat_model: ChatModel | None = None
+    ) -> None:
         self.config = config
         self.runtime = runtime
         self.chat_model = chat_model
@@ -51,8 +53,9 @@ class Orchestrator:
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
-    def local(cls, config: ReactorConfig | str | Path | dict | None = None, *,
-              chat_model: ChatModel | None = None) -> Orchestrator:
+    def local(
+        cls, config: ReactorConfig | str | Path | dict | None = None, *, chat_model: ChatModel | None = None
+    ) -> Orchestrator:
         """Start (or join, with ``RAY_ADDRESS``) Ray and deploy the configured experts."""
         cfg = load_config(config)
         runtime = ExpertRuntime(cfg.ray)
@@ -65,8 +68,13 @@ class Orchestrator:
         return cls(cfg, runtime, chat_model)
 
     @classmethod
-    def connect(cls, address: str, config: ReactorConfig | str | Path | dict | None = None, *,
-                chat_model: ChatModel | None = None) -> Orchestrator:
+    def connect(
+        cls,
+        address: str,
+        config: ReactorConfig | str | Path | dict | None = None,
+        *,
+        chat_model: ChatModel | None = None,
+    ) -> Orchestrator:
         """Join the Ray cluster at ``address`` (``auto``, ``ray://host:10001`` …) and deploy there."""
         cfg = load_config(config)
         cfg = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"address": address})})
@@ -90,8 +98,15 @@ class Orchestrator:
         return render("system", catalogue=self.runtime.catalogue.render())
 
     # -- running ------------------------------------------------------------------------------------
-    def run(self, task: str, images: Any = None, *, session: str | None = None, max_steps: int | None = None,
-            chat_model: ChatModel | None = None) -> Result:
+    def run(
+        self,
+        task: str,
+        images: Any = None,
+        *,
+        session: str | None = None,
+        max_steps: int | None = None,
+        chat_model: ChatModel | None = None,
+    ) -> Result:
         """Run one task to an answer or a clear failure.
 
         ``images``: one or a list of paths, PIL images, uint8 numpy arrays or encoded bytes;
@@ -103,7 +118,9 @@ class Orchestrator:
         task = _check_task(task)
         session = _check_session(session)
         steps_budget = _check_max_steps(max_steps, self.config.max_steps)
-        arrays = decode_images(images, max_pixels=self.config.max_image_pixels, max_bytes=self.config.max_image_bytes)
+        arrays = decode_images(
+            images, max_pixels=self.config.max_image_pixels, max_bytes=self.config.max_image_bytes
+        )
         controller = self._controller(chat_model)
         started = time.perf_counter()
         thread = {"configurable": {"thread_id": session}, "recursion_limit": 4 * steps_budget + 4 * 8 + 10}
@@ -115,8 +132,16 @@ class Orchestrator:
                 artifact_id, shape, uri = self.store.put("image", array)
                 pixels.remember(artifact_id, array)
                 handle = next_handle(table, "image", taken=set(new))
-                new[handle] = {"handle": handle, "id": artifact_id, "kind": "image", "shape": shape,
-                               "producer_step": 0, "producer": "input", "parents": [], "uri": uri}
+                new[handle] = {
+                    "handle": handle,
+                    "id": artifact_id,
+                    "kind": "image",
+                    "shape": shape,
+                    "producer_step": 0,
+                    "producer": "input",
+                    "parents": [],
+                    "uri": uri,
+                }
             listing = "\n".join(describe_artifact(r) for r in {**table, **new}.values()) or "(none)"
             run_input = {
                 "run_id": uuid.uuid4().hex[:12],
@@ -141,8 +166,14 @@ class Orchestrator:
                 pixels=pixels,
             )
             values = self.graph.invoke(run_input, thread, context=context)
-        return Result.from_state(values, session=session, store=self.store, controller=controller.label,
-                                 replay=controller.is_replay, seconds=time.perf_counter() - started)
+        return Result.from_state(
+            values,
+            session=session,
+            store=self.store,
+            controller=controller.label,
+            replay=controller.is_replay,
+            seconds=time.perf_counter() - started,
+        )
 
     def _controller(self, override: ChatModel | None) -> ChatModel:
         model = override or self.chat_model
@@ -152,8 +183,9 @@ class Orchestrator:
             self.chat_model = build_chat_model(self.config.controller)
         except LLMError as err:
             raise ConfigError(
-                f"no controller LLM is configured ({err}). Set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL "
-                "for an OpenAI-compatible server, set controller.backend in the config, or pass "
+                f"no controller LLM is configured ({err}). Set MM_REACTOR_LLM_BASE_URL and "
+                "MM_REACTOR_LLM_MODEL for an OpenAI-compatible server, set controller.backend in the config, "
+                "or pass "
                 "chat_model=ScriptedChatModel([...])."
             ) from err
         return self.chat_model

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypedDict
 
 from orchestrator.artifacts import ArtifactRecord
 
-__all__ = ["AgentState", "Message", "PendingCall", "Outcome", "StepRecord", "merge_artifacts"]
+__all__ = ["AgentState", "Message", "Outcome", "PendingCall", "StepRecord", "merge_artifacts"]
 
 
 class Message(TypedDict):

@@ -33,14 +33,18 @@ def _to_wire(value: Any, table: dict[str, ArtifactRecord], ctx: RunContext, pare
         record = table.get(value.handle)
         if record is None:
             known = ", ".join(sorted(table)) or "none"
-            raise CallRejected(f"there is no artifact '{value.handle}' in this session; known handles: {known}")
+            raise CallRejected(
+                f"there is no artifact '{value.handle}' in this session; known handles: {known}"
+            )
         if record["kind"] != value.kind:
             raise CallRejected(f"'{value.handle}' is a {record['kind']}, not a {value.kind}")
         if value.handle not in parents:
             parents.append(value.handle)
         return WireRef(value.handle, value.kind, ctx.pixels.ref(record))
     if isinstance(value, BaseModel):
-        return {name: _to_wire(getattr(value, name), table, ctx, parents) for name in type(value).model_fields}
+        return {
+            name: _to_wire(getattr(value, name), table, ctx, parents) for name in type(value).model_fields
+        }
     if isinstance(value, dict):
         return {k: _to_wire(v, table, ctx, parents) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -51,7 +55,9 @@ def _to_wire(value: Any, table: dict[str, ArtifactRecord], ctx: RunContext, pare
 def _prepare(call: PendingCall, state: AgentState, ctx: RunContext) -> tuple[DeployedExpert, dict, list[str]]:
     expert = ctx.catalogue.get(call["tool"])
     if expert is None:
-        raise CallRejected(f"there is no expert '{call['tool']}'; available: {', '.join(ctx.catalogue.names())}")
+        raise CallRejected(
+            f"there is no expert '{call['tool']}'; available: {', '.join(ctx.catalogue.names())}"
+        )
     if not isinstance(call["arguments"], dict):
         raise CallRejected("Action Input must be a JSON object of the expert's arguments")
     try:
@@ -73,18 +79,37 @@ def _store_outputs(value: Any, ctx: RunContext) -> Any:
         if isinstance(value, NewMask):
             ys, xs = value.array.nonzero()
             summary["area"] = len(xs)
-            summary["bbox"] = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else None
+            summary["bbox"] = (
+                [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else None
+            )
             if value.score is not None:
                 summary["score"] = round(float(value.score), 4)
-        return {"__artifact__": {"kind": kind, "id": artifact_id, "shape": shape, "uri": uri, "summary": summary}}
+        return {
+            "__artifact__": {"kind": kind, "id": artifact_id, "shape": shape, "uri": uri, "summary": summary}
+        }
     if isinstance(value, NewBoxes):
         artifact_id, shape, uri = ctx.store.put("boxes", value.items)
         summary = {"count": len(value.items), "items": value.items}
-        return {"__artifact__": {"kind": "boxes", "id": artifact_id, "shape": shape, "uri": uri, "summary": summary}}
+        return {
+            "__artifact__": {
+                "kind": "boxes",
+                "id": artifact_id,
+                "shape": shape,
+                "uri": uri,
+                "summary": summary,
+            }
+        }
     if isinstance(value, NewText):
         artifact_id, shape, uri = ctx.store.put("text", value.text)
-        return {"__artifact__": {"kind": "text", "id": artifact_id, "shape": shape, "uri": uri,
-                                 "summary": {"text": value.text}}}
+        return {
+            "__artifact__": {
+                "kind": "text",
+                "id": artifact_id,
+                "shape": shape,
+                "uri": uri,
+                "summary": {"text": value.text},
+            }
+        }
     if isinstance(value, dict):
         return {k: _store_outputs(v, ctx) for k, v in value.items()}
     if isinstance(value, list):
@@ -95,8 +120,16 @@ def _store_outputs(value: Any, ctx: RunContext) -> Any:
 
 
 def _outcome(call: PendingCall, started: float, **fields: Any) -> Outcome:
-    outcome: Outcome = {"call": call, "ok": False, "output": None, "error": None, "parents": [],
-                        "replica": None, "started_at": started, "seconds": time.time() - started}
+    outcome: Outcome = {
+        "call": call,
+        "ok": False,
+        "output": None,
+        "error": None,
+        "parents": [],
+        "replica": None,
+        "started_at": started,
+        "seconds": time.time() - started,
+    }
     outcome.update(fields)  # type: ignore[typeddict-item]
     return outcome
 
@@ -122,18 +155,37 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             envelope = response.result(timeout_s=remaining)
         except TimeoutError:
             response.cancel()
-            outcomes[i] = _outcome(call, started, parents=parents,
-                                   error=f"{expert.name} timed out after {expert.timeout_s:g} s; "
-                                   "try a smaller input or another expert")
+            outcomes[i] = _outcome(
+                call,
+                started,
+                parents=parents,
+                error=f"{expert.name} timed out after {expert.timeout_s:g} s; "
+                "try a smaller input or another expert",
+            )
             continue
         except Exception as err:  # replica died, Serve unavailable, …
-            outcomes[i] = _outcome(call, started, parents=parents,
-                                   error=f"{expert.name} could not be reached: {type(err).__name__}: {err}")
+            outcomes[i] = _outcome(
+                call,
+                started,
+                parents=parents,
+                error=f"{expert.name} could not be reached: {type(err).__name__}: {err}",
+            )
             continue
         if envelope.get("ok"):
-            outcomes[i] = _outcome(call, started, ok=True, parents=parents, replica=envelope.get("replica"),
-                                   output=_store_outputs(envelope["output"], ctx))
+            outcomes[i] = _outcome(
+                call,
+                started,
+                ok=True,
+                parents=parents,
+                replica=envelope.get("replica"),
+                output=_store_outputs(envelope["output"], ctx),
+            )
         else:
-            outcomes[i] = _outcome(call, started, parents=parents, replica=envelope.get("replica"),
-                                   error=envelope.get("error") or f"{expert.name} failed")
+            outcomes[i] = _outcome(
+                call,
+                started,
+                parents=parents,
+                replica=envelope.get("replica"),
+                error=envelope.get("error") or f"{expert.name} failed",
+            )
     return {"outcomes": [o for o in outcomes if o is not None], "pending": []}

@@ -11,13 +11,14 @@ from orchestrator.artifacts import ArtifactRecord, next_handle
 from orchestrator.context import RunContext
 from orchestrator.state import AgentState, Outcome, StepRecord
 
-__all__ = ["observe", "MAX_OBSERVATION_CHARS"]
+__all__ = ["MAX_OBSERVATION_CHARS", "observe"]
 
 MAX_OBSERVATION_CHARS = 6000
 
 
-def _register(value: Any, step: int, outcome: Outcome, table: dict[str, ArtifactRecord],
-              new: dict[str, ArtifactRecord]) -> Any:
+def _register(
+    value: Any, step: int, outcome: Outcome, table: dict[str, ArtifactRecord], new: dict[str, ArtifactRecord]
+) -> Any:
     """Give each artifact placeholder a handle; return the output as the controller will read it."""
     if isinstance(value, dict) and "__artifact__" in value:
         info = value["__artifact__"]
@@ -45,7 +46,10 @@ def render_observation(tool: str, body: dict[str, Any]) -> str:
     text = json.dumps(body, ensure_ascii=False, separators=(", ", ": "))
     if len(text) <= MAX_OBSERVATION_CHARS:
         return text
-    return text[: MAX_OBSERVATION_CHARS - 120] + f' … (cut: {len(text)} characters in all; the full {tool} output is in its artifacts)'
+    return (
+        text[: MAX_OBSERVATION_CHARS - 120]
+        + f" … (cut: {len(text)} characters in all; the full {tool} output is in its artifacts)"
+    )
 
 
 def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -64,25 +68,36 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         else:
             body = {"tool": call["tool"], "error": outcome["error"]}
         observation = render_observation(call["tool"], body)
-        lines.append(f"Observation {offset + 1}: {observation}" if len(state["outcomes"]) > 1
-                     else f"Observation: {observation}")
-        steps.append({
-            "index": index,
-            "run_id": state["run_id"],
-            "turn": state.get("turn", 0),
-            "thought": call["thought"],
-            "tool": call["tool"],
-            "arguments": call["arguments"],
-            "observation": observation,
-            "started_at": outcome["started_at"],
-            "seconds": outcome["seconds"],
-            "replica": outcome["replica"],
-            "error": outcome["error"],
-            "new_handles": [h for h in new if h not in before],
-        })
-    update: dict[str, Any] = {"artifacts": new, "steps": steps, "outcomes": [],
-                              "transcript": [{"role": "user", "content": "\n".join(lines)}]}
+        lines.append(
+            f"Observation {offset + 1}: {observation}"
+            if len(state["outcomes"]) > 1
+            else f"Observation: {observation}"
+        )
+        steps.append(
+            {
+                "index": index,
+                "run_id": state["run_id"],
+                "turn": state.get("turn", 0),
+                "thought": call["thought"],
+                "tool": call["tool"],
+                "arguments": call["arguments"],
+                "observation": observation,
+                "started_at": outcome["started_at"],
+                "seconds": outcome["seconds"],
+                "replica": outcome["replica"],
+                "error": outcome["error"],
+                "new_handles": [h for h in new if h not in before],
+            }
+        )
+    update: dict[str, Any] = {
+        "artifacts": new,
+        "steps": steps,
+        "outcomes": [],
+        "transcript": [{"role": "user", "content": "\n".join(lines)}],
+    }
     if state.get("turn", 0) >= runtime.context.max_steps:
-        update |= {"status": "failed",
-                   "failure": f"no final answer after {runtime.context.max_steps} controller turns (max_steps)"}
+        update |= {
+            "status": "failed",
+            "failure": f"no final answer after {runtime.context.max_steps} controller turns (max_steps)",
+        }
     return update

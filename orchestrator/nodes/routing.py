@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.state import AgentState
 
-__all__ = ["after_think", "after_observe"]
+__all__ = ["after_observe", "after_think"]
 
 
 def after_think(state: AgentState) -> str:

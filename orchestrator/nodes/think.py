@@ -46,8 +46,12 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         reply = ctx.llm.complete(messages, stop=["\nObservation:"])
     except LLMError as err:
         reason = f"the controller ({ctx.llm.label}) failed: {err}"
-        return {"turn": turn, "status": "failed", "failure": reason,
-                "steps": [_record(state, turn, started, error=reason)]}
+        return {
+            "turn": turn,
+            "status": "failed",
+            "failure": reason,
+            "steps": [_record(state, turn, started, error=reason)],
+        }
     assistant = {"role": "assistant", "content": reply}
     try:
         parsed = parse_turn(reply)
@@ -57,19 +61,32 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         update: dict[str, Any] = {
             "turn": turn,
             "parse_failures": failures,
-            "steps": [_record(state, turn, started, error=f"unparseable controller reply: {err}",
-                              observation=reply[:2000])],
+            "steps": [
+                _record(
+                    state,
+                    turn,
+                    started,
+                    error=f"unparseable controller reply: {err}",
+                    observation=reply[:2000],
+                )
+            ],
         }
         if retries_left <= 0 or turn >= ctx.max_steps:
-            update |= {"status": "failed",
-                       "failure": f"the controller's replies could not be parsed ({failures} in a row); last problem: {err}",
-                       "transcript": [assistant]}
+            update |= {
+                "status": "failed",
+                "failure": (
+                    f"the controller's replies could not be parsed ({failures} in a row); last problem: {err}"
+                ),
+                "transcript": [assistant],
+            }
         else:
             correction = render("correction", problem=str(err), retries_left=retries_left)
             update["transcript"] = [assistant, {"role": "user", "content": correction}]
         return update
     if parsed.actions:
-        pending = [{"tool": a.tool, "arguments": a.arguments, "thought": parsed.thought} for a in parsed.actions]
+        pending = [
+            {"tool": a.tool, "arguments": a.arguments, "thought": parsed.thought} for a in parsed.actions
+        ]
         return {"turn": turn, "parse_failures": 0, "transcript": [assistant], "pending": pending}
     answer = (parsed.final_answer or "").strip()
     return {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from experts._geometry import check_box_inside, enclosing_box, parse_color
 from experts.base import Expert, ExpertError, ImageData, MaskData, NewImage
@@ -34,7 +36,7 @@ def gradient_image(width: int = 64, height: int = 48) -> np.ndarray:
     return np.stack([xs % 256, ys % 256, (xs + ys) % 256], axis=2).astype(np.uint8)
 
 
-def run(expert_cls: type[Expert], **arguments: object) -> BaseModel:
+def run(expert_cls: type[Expert], **arguments: object) -> Any:
     expert = expert_cls()
     expert.setup()
     return expert.run(expert_cls.Input.model_validate(arguments))

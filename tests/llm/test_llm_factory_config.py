@@ -99,7 +99,7 @@ def test_factory_scripted() -> None:
 
 
 def test_factory_scripted_without_script_explains() -> None:
-    with pytest.raises(LLMError, match="no script was given.*configure a real backend"):
+    with pytest.raises(LLMError, match=r"no script was given.*configure a real backend"):
         build_chat_model(ControllerConfig())
 
 
@@ -112,9 +112,9 @@ def test_factory_openai() -> None:
 
 
 def test_factory_openai_missing_settings() -> None:
-    with pytest.raises(LLMError, match="base_url.*MM_REACTOR_LLM_BASE_URL"):
+    with pytest.raises(LLMError, match=r"base_url.*MM_REACTOR_LLM_BASE_URL"):
         build_chat_model(ControllerConfig(backend="openai", model="m"))
-    with pytest.raises(LLMError, match="model name.*MM_REACTOR_LLM_MODEL"):
+    with pytest.raises(LLMError, match=r"model name.*MM_REACTOR_LLM_MODEL"):
         build_chat_model(ControllerConfig(backend="openai", base_url="http://127.0.0.1:9/v1"))
     with pytest.raises(LLMError, match="not an http"):
         build_chat_model(ControllerConfig(backend="openai", base_url="localhost:8000/v1", model="m"))

@@ -48,7 +48,9 @@ def completion(content: str | None) -> dict[str, Any]:
     return {
         "id": "cmpl-1",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
     }
 
 
@@ -61,7 +63,11 @@ def server() -> Iterator[FakeServer]:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
             state.requests.append(
-                {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": json.loads(raw)}
+                {
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "json": json.loads(raw),
+                }
             )
             reply = state.next_reply()
             data = reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode()
@@ -99,7 +105,9 @@ def _no_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_request_body_headers_and_reply(server: FakeServer) -> None:
-    model = make_model(server.url, api_key="sk-test", temperature=0.3, max_tokens=77, extra_headers={"X-Trace": "1"})
+    model = make_model(
+        server.url, api_key="sk-test", temperature=0.3, max_tokens=77, extra_headers={"X-Trace": "1"}
+    )
     assert isinstance(model, ChatModel)
     assert model.is_replay is False
     assert model.label == f"openai-compatible qwen-test @ {server.url}"
@@ -164,7 +172,7 @@ def test_400_raises_without_retry(server: FakeServer) -> None:
 
 def test_401_names_the_key(server: FakeServer) -> None:
     server.replies.append(Reply(401, {"error": "bad key"}))
-    with pytest.raises(LLMError, match="HTTP 401.*API key"):
+    with pytest.raises(LLMError, match=r"HTTP 401.*API key"):
         make_model(server.url).complete(MSGS)
 
 

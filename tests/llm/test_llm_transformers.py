@@ -23,7 +23,13 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_model(directory: Path | str, **overrides: object) -> TransformersChatModel:
     cfg = ControllerConfig.model_validate(
-        {"backend": "transformers", "model": str(directory), "device": "cpu", "max_new_tokens": 8, **overrides}
+        {
+            "backend": "transformers",
+            "model": str(directory),
+            "device": "cpu",
+            "max_new_tokens": 8,
+            **overrides,
+        }
     )
     return TransformersChatModel(cfg)
 
@@ -35,7 +41,12 @@ def test_builder_writes_a_loadable_chat_model(tiny_lm_dir: Path) -> None:
     assert (tiny_lm_dir / "model.safetensors").is_file()
     tok = AutoTokenizer.from_pretrained(tiny_lm_dir, local_files_only=True)
     assert tok.chat_template == CHAT_TEMPLATE
-    text = tok.apply_chat_template(MSGS, add_generation_prompt=True, tokenize=False)
+    text = tok.apply_chat_template(
+        [{"role": m["role"], "content": m["content"]} for m in MSGS],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    assert isinstance(text, str)
     assert text.startswith("<s><|system|>\nYou plan tool calls.</s>\n")
     assert text.endswith("<|assistant|>\n")
 
@@ -114,7 +125,7 @@ def test_empty_directory_names_the_model(tmp_path: Path) -> None:
         make_model(tmp_path).load()
     msg = str(info.value)
     assert str(tmp_path) in msg
-    assert "set controller.model to the local directory" in msg
+    assert "must hold config.json" in msg
 
 
 def test_unreachable_hub_id_names_the_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,10 @@ as ``ControllerConfig(backend="transformers", model=str(directory))``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -29,8 +33,10 @@ _CORPUS = [
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 
-def build_tiny_tokenizer(*, chat_template: str | None = CHAT_TEMPLATE, vocab_size: int = 300):
-    """Return a ``PreTrainedTokenizerFast`` trained on a few sentences (optionally without a chat template)."""
+def build_tiny_tokenizer(
+    *, chat_template: str | None = CHAT_TEMPLATE, vocab_size: int = 300
+) -> PreTrainedTokenizerFast:
+    """A ``PreTrainedTokenizerFast`` trained on a few sentences (optionally without a chat template)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -57,7 +63,9 @@ def build_tiny_tokenizer(*, chat_template: str | None = CHAT_TEMPLATE, vocab_siz
     return fast
 
 
-def build_tiny_causal_lm(directory: str | Path, *, chat_template: str | None = CHAT_TEMPLATE, seed: int = 0) -> Path:
+def build_tiny_causal_lm(
+    directory: str | Path, *, chat_template: str | None = CHAT_TEMPLATE, seed: int = 0
+) -> Path:
     """Save a tiny random-weight Llama chat model (tokenizer + weights) into ``directory``; return it."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -1,0 +1,69 @@
+"""Experts that exist only to exercise failure paths: slow, crashing, and fixed-latency ones."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from experts.base import Expert, ImageRef, NewImage, NewMask
+
+
+class Sleepy(Expert):
+    name = "sleepy"
+    description = "Waits for the given number of seconds, then returns the seconds waited."
+
+    class Input(BaseModel):
+        seconds: float = Field(ge=0, le=30, description="how long to wait")
+
+    class Output(BaseModel):
+        waited: float
+
+    def run(self, inputs: Input) -> Output:
+        time.sleep(inputs.seconds)
+        return self.Output(waited=inputs.seconds)
+
+
+class Broken(Expert):
+    name = "broken"
+    description = "Always fails with an internal error (used to test failure handling)."
+
+    class Input(BaseModel):
+        image: ImageRef
+
+    class Output(BaseModel):
+        ok: bool
+
+    def run(self, inputs: Input) -> Output:
+        raise RuntimeError(f"simulated model failure on {inputs.image.handle}")
+
+
+class Invert(Expert):
+    name = "invert"
+    description = "Inverts the colours of an image; returns a new image."
+
+    class Input(BaseModel):
+        image: ImageRef
+
+    class Output(BaseModel):
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+        image: NewImage
+
+    def run(self, inputs: Input) -> Output:
+        return self.Output(image=NewImage(255 - inputs.image.array))
+
+
+class Threshold(Expert):
+    name = "threshold"
+    description = "Marks the pixels brighter than a level as a mask; returns a new mask."
+
+    class Input(BaseModel):
+        image: ImageRef
+        level: int = Field(ge=0, le=255, description="grey level threshold")
+
+    class Output(BaseModel):
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+        mask: NewMask
+
+    def run(self, inputs: Input) -> Output:
+        return self.Output(mask=NewMask(inputs.image.array.mean(axis=2) > inputs.level, score=1.0))

@@ -1,0 +1,216 @@
+"""End-to-end runs through the SDK, the LangGraph loop and real Serve deployments (scripted controller)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from llm.scripted import ScriptedChatModel
+from orchestrator.demo import DEMO_LINES, DEMO_TASK, demo_controller, last_observations, make_demo_image
+
+pytestmark = pytest.mark.ray
+
+
+def act(tool: str, arguments: dict | str, thought: str = "next step") -> str:
+    body = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return f"Thought: {thought}\nAction: {tool}\nAction Input: {body}"
+
+
+def answer(text: str = "done") -> str:
+    return f"Thought: finished\nFinal Answer: {text}"
+
+
+def image(width: int = 64, height: int = 48) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+
+
+def test_demo_task_reads_outlines_and_crops(orch):
+    result = orch.run(DEMO_TASK, images=[make_demo_image()], chat_model=demo_controller())
+    assert result.ok, result.failure
+    assert result.replay and "replay" in result.controller
+    tools = [s.tool for s in result.steps]
+    assert tools == ["ocr", "draw_boxes", "crop", None]
+    for line in DEMO_LINES:
+        assert line in result.answer
+    # The crop's arguments were built from the OCR output, and its output is exactly that region.
+    ocr_items = json.loads(result.steps[0].observation)["output"]["lines"]["items"]
+    x0, y0, x1, y1 = result.steps[2].arguments["box"]
+    assert x0 <= ocr_items[0]["box"][0] and x1 >= ocr_items[0]["box"][2]
+    crop = result.artifacts["image-3"]
+    assert crop.kind == "image" and crop.shape == [x1 - x0, y1 - y0]
+    source = result.artifacts["image-1"].load()
+    assert np.array_equal(crop.load(), source[y0:y1, x0:x1])
+    # Lineage: outputs name their producer step and parent.
+    outlined = result.artifacts["image-2"]
+    assert (
+        outlined.parents == ["image-1"] and outlined.producer == "draw_boxes" and outlined.producer_step == 2
+    )
+    assert result.artifacts["boxes-1"].kind == "boxes" and len(result.artifacts["boxes-1"].load()) == 3
+    assert all(s.replica for s in result.steps if s.tool)
+
+
+def test_several_actions_in_one_turn_run_concurrently(orch):
+    both = act("sleepy", {"seconds": 0.6}) + '\nAction: sleepy\nAction Input: {"seconds": 0.6}'
+    result = orch.run("wait twice", chat_model=ScriptedChatModel([both, answer()]))
+    assert result.ok
+    first, second = result.steps[0], result.steps[1]
+    assert first.turn == second.turn == 1
+    # Both calls were in flight together: the second ended well before two sequential waits.
+    spans = sorted([(s.started_at, s.started_at + s.seconds) for s in (first, second)])
+    assert spans[1][0] < spans[0][1]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("nonexistent", {"image": "image-1"}, "there is no expert 'nonexistent'"),
+        ("crop", {"image": "image-1"}, "box"),
+        ("crop", {"image": "image-9", "box": [0, 0, 4, 4]}, "no artifact 'image-9'"),
+        ("crop", {"image": "/etc/passwd", "box": [0, 0, 4, 4]}, "looks like a file path"),
+        ("crop", {"image": "mask-1", "box": [0, 0, 4, 4]}, "mask handle"),
+        ("crop", {"image": "image-1", "box": [0, 0, 900, 10]}, "extends past the 64x48 image"),
+        ("broken", {"image": "image-1"}, "simulated model failure"),
+        ("sleepy", {"seconds": 5}, "timed out after 1 s"),
+    ],
+)
+def test_call_problems_become_observations(orch, tool, arguments, expected):
+    script = ScriptedChatModel([act(tool, arguments), answer("recovered")])
+    result = orch.run("try something", images=[image()], chat_model=script)
+    assert result.ok and result.answer == "recovered"
+    step = result.steps[0]
+    assert step.error and expected in step.error
+    assert expected in json.loads(step.observation)["error"]
+    # The controller saw the error as an observation before its next turn.
+    assert expected in script.seen[1][-1]["content"]
+
+
+def test_model_named_path_is_never_read(orch, tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.fromarray(image()).save(secret)
+    script = ScriptedChatModel([act("invert", {"image": str(secret)}), answer()])
+    result = orch.run("invert it", chat_model=script)
+    assert "looks like a file path" in result.steps[0].error
+    assert not result.new_artifacts()
+
+
+def test_unparseable_replies_get_bounded_corrections_then_fail(orch):
+    script = ScriptedChatModel(["I think I should look.", "still no format", "nope", "never"])
+    result = orch.run("look", images=[image()], chat_model=script)
+    assert result.status == "failed"
+    assert "could not be parsed" in result.failure
+    assert script.calls == orch.config.max_parse_retries + 1
+    assert "Final Answer" in script.seen[1][-1]["content"]  # the correction shows the format
+
+
+def test_correction_then_recovery(orch):
+    script = ScriptedChatModel(
+        ["Let me think...", act("invert", {"image": "image-1"}), answer("inverted: image-2")]
+    )
+    result = orch.run("invert", images=[image()], chat_model=script)
+    assert result.ok and result.artifacts["image-2"].parents == ["image-1"]
+
+
+def test_max_steps_ends_in_clear_failure(orch):
+    loop = [act("noop", {"payload": str(i)}) for i in range(10)]
+    result = orch.run("loop forever", chat_model=ScriptedChatModel(loop), max_steps=3)
+    assert result.status == "failed" and "max_steps" in result.failure
+    assert len([s for s in result.steps if s.tool]) == 3
+
+
+def test_controller_failure_ends_run(orch):
+    result = orch.run("anything", chat_model=ScriptedChatModel([act("noop", {})]))
+    assert result.status == "failed" and "no more responses" in result.failure
+
+
+def test_session_continues_with_earlier_artifacts(orch):
+    first = orch.run(
+        "invert",
+        images=[image()],
+        session="e2e-session",
+        chat_model=ScriptedChatModel([act("invert", {"image": "image-1"}), answer("image-2")]),
+    )
+    assert first.ok
+    script = ScriptedChatModel(
+        [
+            act("canny", {"image": "image-2", "low_threshold": 50, "high_threshold": 150}),
+            answer("edges in image-4"),
+        ]
+    )
+    second = orch.run(
+        "edges of the inverted one", images=[image(32, 32)], session="e2e-session", chat_model=script
+    )
+    assert second.ok
+    assert set(second.artifacts) >= {"image-1", "image-2", "image-3", "image-4"}
+    assert second.artifacts["image-3"].producer == "input"
+    assert second.artifacts["image-4"].parents == ["image-2"]
+    assert [s.tool for s in second.steps] == ["canny", None]  # only this run's steps
+    task_message = script.seen[0][-1]["content"]
+    assert "image-2: image 64x48, from invert" in task_message
+
+
+def test_mask_artifact_feeds_the_next_expert(orch):
+    img = np.zeros((40, 60, 3), dtype=np.uint8)
+    img[10:20, 30:50] = 255
+    script = ScriptedChatModel(
+        [
+            act("threshold", {"image": "image-1", "level": 128}),
+            act("overlay_mask", {"image": "image-1", "mask": "mask-1", "color": "#00ff00", "alpha": 1.0}),
+            answer("image-2"),
+        ]
+    )
+    result = orch.run("paint the bright part green", images=[img], chat_model=script)
+    assert result.ok, result.failure
+    mask = result.artifacts["mask-1"]
+    assert mask.kind == "mask" and mask.shape == [60, 40] and mask.parents == ["image-1"]
+    assert json.loads(result.steps[0].observation)["output"]["mask"] == {
+        "handle": "mask-1",
+        "size": [60, 40],
+        "area": 200,
+        "bbox": [30, 10, 50, 20],
+        "score": 1.0,
+    }
+    painted = result.artifacts["image-2"]
+    assert painted.parents == ["image-1", "mask-1"]
+    pixels = painted.load()
+    assert (pixels[10:20, 30:50] == [0, 255, 0]).all() and (pixels[0:10] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("/definitely/not/here.png", "does not exist"),
+        (b"not an image at all", "not an image"),
+        (np.zeros((4, 4), dtype=np.float32), "must be uint8"),
+        (object(), "cannot use a object"),
+    ],
+)
+def test_bad_inputs_raise_before_any_work(orch, bad, message):
+    from orchestrator import InputError
+
+    before = sorted(p.name for p in orch.store.root.rglob("*")) if orch.store.root.exists() else []
+    script = ScriptedChatModel([answer()])
+    with pytest.raises(InputError, match=message):
+        orch.run("look", images=[image(), bad], session="never-created", chat_model=script)
+    after = sorted(p.name for p in orch.store.root.rglob("*")) if orch.store.root.exists() else []
+    assert before == after and script.calls == 0
+    assert not orch.graph.get_state({"configurable": {"thread_id": "never-created"}}).values
+
+
+def test_observations_are_json_the_controller_can_read(orch):
+    captured = {}
+
+    def keep(messages):
+        captured["obs"] = last_observations(messages)
+        return answer()
+
+    orch.run(
+        "resize",
+        images=[image()],
+        chat_model=ScriptedChatModel([act("resize", {"image": "image-1", "scale": 0.5}), keep]),
+    )
+    (body,) = captured["obs"]
+    assert body["tool"] == "resize" and body["output"]["image"]["size"] == [32, 24]

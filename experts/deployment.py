@@ -143,5 +143,5 @@ def build_expert_app(
         options["autoscaling_config"] = autoscaling_config
     else:
         options["num_replicas"] = num_replicas or 1
-    deployment = serve.deployment(ExpertReplica).options(**options)
+    deployment = serve.deployment(**options)(ExpertReplica)
     return deployment.bind(expert_cls, checked.model_dump())

@@ -13,7 +13,9 @@ from orchestrator.state import AgentState
 __all__ = ["build_graph"]
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None) -> CompiledStateGraph:
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None,
+) -> CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]:
     """think → act → observe → (think | finish); think may also go straight to finish."""
     graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("think", think)

@@ -81,8 +81,8 @@ def _from_bytes(data: bytes, max_pixels: int, max_bytes: int, what: str) -> np.n
         with Image.open(io.BytesIO(data)) as img:
             _check_pixels(img.size, max_pixels, what)
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGB")).copy()
+            upright = ImageOps.exif_transpose(img)
+            return np.asarray(upright.convert("RGB")).copy()
     except InputError:
         raise
     except UnidentifiedImageError:

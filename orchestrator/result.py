@@ -129,7 +129,7 @@ class Result(BaseModel):
         run_id = values["run_id"]
         steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
         artifacts = {
-            handle: ArtifactInfo(path=store.path_of(rec), **{k: v for k, v in rec.items() if k != "uri"})
+            handle: ArtifactInfo.model_validate({**rec, "path": store.path_of(rec)})
             for handle, rec in values.get("artifacts", {}).items()
         }
         return cls(
@@ -140,7 +140,7 @@ class Result(BaseModel):
             answer=values.get("answer"),
             failure=values.get("failure"),
             artifacts=artifacts,
-            steps=[Step(**{k: v for k, v in s.items() if k != "run_id"}) for s in steps],
+            steps=[Step.model_validate(s) for s in steps],
             controller=controller,
             replay=replay,
             seconds=seconds,

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -24,6 +25,7 @@ from orchestrator.graph import build_graph
 from orchestrator.inputs import decode_images
 from orchestrator.result import Result, describe_artifact
 from orchestrator.runtime import ExpertRuntime
+from orchestrator.state import AgentState
 from prompts import render
 
 __all__ = ["Orchestrator"]
@@ -85,6 +87,10 @@ class Orchestrator:
             return InMemorySaver(), None
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.config.data_dir / "sessions.sqlite", check_same_thread=False)
+        # WAL + synchronous=NORMAL: a committed checkpoint survives a killed process; only an OS
+        # crash can lose the last few, and each commit no longer waits for an fsync.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
         return SqliteSaver(connection), connection
 
     # -- queries ------------------------------------------------------------------------------------
@@ -123,7 +129,10 @@ class Orchestrator:
         )
         controller = self._controller(chat_model)
         started = time.perf_counter()
-        thread = {"configurable": {"thread_id": session}, "recursion_limit": 4 * steps_budget + 4 * 8 + 10}
+        thread: RunnableConfig = {
+            "configurable": {"thread_id": session},
+            "recursion_limit": 4 * steps_budget + 4 * 8 + 10,
+        }
         with self._lock:
             table: dict[str, ArtifactRecord] = dict(self.graph.get_state(thread).values.get("artifacts", {}))
             pixels = PixelCache(self.store)
@@ -143,7 +152,7 @@ class Orchestrator:
                     "uri": uri,
                 }
             listing = "\n".join(describe_artifact(r) for r in {**table, **new}.values()) or "(none)"
-            run_input = {
+            run_input: AgentState = {
                 "run_id": uuid.uuid4().hex[:12],
                 "task": task,
                 "transcript": [{"role": "user", "content": render("task", task=task, artifacts=listing)}],
@@ -165,7 +174,7 @@ class Orchestrator:
                 max_parse_retries=self.config.max_parse_retries,
                 pixels=pixels,
             )
-            values = self.graph.invoke(run_input, thread, context=context)
+            values = self.graph.invoke(run_input, thread, context=context, durability="sync")
         return Result.from_state(
             values,
             session=session,

@@ -41,7 +41,10 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     turn = state.get("turn", 0) + 1
     started = time.time()
     messages: list[ChatMessage] = [{"role": "system", "content": ctx.system_prompt}]
-    messages += [{"role": m["role"], "content": m["content"]} for m in state.get("transcript", [])]  # type: ignore[misc]
+    messages += [
+        ChatMessage(role=m["role"], content=m["content"])  # type: ignore[typeddict-item]
+        for m in state.get("transcript", [])
+    ]
     try:
         reply = ctx.llm.complete(messages, stop=["\nObservation:"])
     except LLMError as err:

@@ -1,0 +1,37 @@
+# mm-reactor: `make demo` and `make test` create the environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	@# CPU torch first (where there is no GPU) and pinned, so nothing pulls a newer CUDA build.
+	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install mm-reactor with its dev tools
+
+demo: $(STAMP)  ## offline demo: OCR + image experts on an embedded Ray, replayed controller
+	$(BIN)/reactor demo
+
+test: $(STAMP)  ## the whole test suite (CPU, offline)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy orchestrator llm
+
+bench: $(STAMP)  ## side-by-side benchmarks
+	$(BIN)/python bench/hop_overhead.py
+
+clean:
+	rm -rf $(VENV) reactor-demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -9,7 +9,7 @@ deployment; rounds alternate between the two paths so drift hits both alike. Pri
 - sdk turn:   a whole loop iteration: scripted controller turn + parse + act + observe + the
               checkpoint writes (wall time of the run / N)
 
-Target: sdk tool hop ≤ 1.5 × bare handle call (p50).
+Target: sdk tool hop <= 1.5x a bare handle call (p50).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--hops", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--checkpointer", choices=["sqlite", "memory"], default="sqlite")
@@ -66,7 +68,8 @@ def main() -> None:
             loop.append(elapsed / args.hops)
 
     def row(name: str, values: list[float]) -> str:
-        return f"{name:<34}{percentile(values, 0.5) * 1e3:>9.2f}{percentile(values, 0.95) * 1e3:>9.2f}{len(values):>7}"
+        p50, p95 = percentile(values, 0.5) * 1e3, percentile(values, 0.95) * 1e3
+        return f"{name:<34}{p50:>9.2f}{p95:>9.2f}{len(values):>7}"
 
     print(f"\nhop overhead: {args.hops} hops x {args.rounds} rounds, checkpointer={args.checkpointer}")
     print(f"{'path':<34}{'p50 ms':>9}{'p95 ms':>9}{'n':>7}")
@@ -76,7 +79,7 @@ def main() -> None:
     ratio_tool = percentile(tool, 0.5) / percentile(bare, 0.5)
     ratio_loop = statistics.median(loop) / percentile(bare, 0.5)
     print(f"\nratio sdk tool hop / bare (p50): {ratio_tool:.2f}x   (target <= 1.5x)")
-    print(f"ratio sdk loop turn / bare (p50): {ratio_loop:.2f}x   (whole turn incl. controller and checkpoint)")
+    print(f"ratio sdk loop turn / bare (p50): {ratio_loop:.2f}x   (whole turn: controller + checkpoints)")
 
 
 if __name__ == "__main__":

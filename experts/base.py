@@ -201,6 +201,8 @@ class Expert:
     description: ClassVar[str]
     Input: ClassVar[type[BaseModel]]
     Output: ClassVar[type[BaseModel]]
+    thread_safe: ClassVar[bool] = True
+    """False makes the replica run one call at a time (a lock around ``run``)."""
 
     class Settings(BaseModel):
         """Options the config may set for this expert (none by default)."""
@@ -243,6 +245,20 @@ class Expert:
     def run(self, inputs: Any) -> BaseModel:
         """Map validated inputs to an Output instance."""
         raise NotImplementedError  # replaced by every subclass; checked in __init_subclass__
+
+    def run_batch(self, batch: list[Any]) -> list[BaseModel | ExpertError]:
+        """Run several inputs at once. Experts whose model runs batched override this.
+
+        Return one Output (or an :class:`ExpertError` for that item alone) per input, in order.
+        The replica calls it when the deployment's ``batching`` is on (``@serve.batch``).
+        """
+        results: list[BaseModel | ExpertError] = []
+        for inputs in batch:
+            try:
+                results.append(self.run(inputs))
+            except ExpertError as err:
+                results.append(err)
+        return results
 
     @classmethod
     def argument_schema(cls) -> dict[str, Any]:

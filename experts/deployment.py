@@ -72,20 +72,43 @@ def _to_wire(value: Any) -> Any:
 
 
 class ExpertReplica:
-    """One Serve replica of one expert."""
+    """One Serve replica of one expert; with ``batching`` set, concurrent calls share a forward pass."""
 
-    def __init__(self, expert_cls: type[Expert], settings: dict[str, Any]) -> None:
+    def __init__(
+        self, expert_cls: type[Expert], settings: dict[str, Any], batching: dict[str, Any] | None = None
+    ) -> None:
         self._expert = expert_cls(settings)
         self._expert.setup()
-        self._lock = threading.Lock() if not getattr(expert_cls, "thread_safe", True) else None
+        self._lock = threading.Lock() if not expert_cls.thread_safe else None
+        self._batching = batching is not None
+        if batching is not None:
+            self._batched.set_max_batch_size(int(batching["max_batch_size"]))  # type: ignore[attr-defined]
+            self._batched.set_batch_wait_timeout_s(float(batching["batch_wait_timeout_s"]))  # type: ignore[attr-defined]
         context = serve.get_replica_context()
         self._replica = f"{context.deployment}#{context.replica_id.unique_id}"
 
-    def _run(self, inputs: BaseModel) -> BaseModel:
+    def _locked(self, fn: Any, arg: Any) -> Any:
         if self._lock is None:
-            return self._expert.run(inputs)
+            return fn(arg)
         with self._lock:
-            return self._expert.run(inputs)
+            return fn(arg)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def _batched(self, batch: list[BaseModel]) -> list[BaseModel | ExpertError]:
+        results = await asyncio.to_thread(self._locked, self._expert.run_batch, batch)
+        if len(results) != len(batch):
+            raise RuntimeError(
+                f"{self._expert.name}.run_batch returned {len(results)} results for {len(batch)}"
+            )
+        return results
+
+    async def _run(self, inputs: BaseModel) -> BaseModel:
+        if not self._batching:
+            return await asyncio.to_thread(self._locked, self._expert.run, inputs)
+        result = await self._batched(inputs)
+        if isinstance(result, ExpertError):
+            raise result
+        return result
 
     async def __call__(self, arguments: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -100,7 +123,7 @@ class ExpertReplica:
                 "error": format_validation_error(expert.name, err),
             }
         try:
-            output = await asyncio.to_thread(self._run, inputs)
+            output = await self._run(inputs)
             if not isinstance(output, expert.Output):
                 raise TypeError(f"{expert.name}.run returned {type(output).__name__}, not its Output model")
         except ExpertError as err:
@@ -124,11 +147,14 @@ def build_expert_app(
     autoscaling_config: dict[str, Any] | None = None,
     ray_actor_options: dict[str, Any] | None = None,
     max_ongoing_requests: int = 16,
+    batching: dict[str, Any] | None = None,
 ) -> Application:
     """A Serve application running ``expert_cls`` with the given deployment settings.
 
     ``settings`` are validated against the expert's ``Settings`` here, before anything is
     deployed, so a typo in the config fails fast with the expert's name in the message.
+    ``batching`` (``{"max_batch_size": 8, "batch_wait_timeout_s": 0.01}``) turns on ``@serve.batch``:
+    concurrent calls are grouped and passed to the expert's ``run_batch``.
     """
     try:
         checked = expert_cls.Settings.model_validate(settings or {})
@@ -144,4 +170,4 @@ def build_expert_app(
     else:
         options["num_replicas"] = num_replicas or 1
     deployment = serve.deployment(**options)(ExpertReplica)
-    return deployment.bind(expert_cls, checked.model_dump())
+    return deployment.bind(expert_cls, checked.model_dump(), batching)

@@ -17,7 +17,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from llm.config import ControllerConfig
 from orchestrator.errors import ConfigError
 
-__all__ = ["ExpertDeployment", "RayConfig", "ReactorConfig", "default_data_dir", "load_config"]
+__all__ = [
+    "BatchingConfig",
+    "ExpertDeployment",
+    "RayConfig",
+    "ReactorConfig",
+    "default_data_dir",
+    "load_config",
+]
+
+
+class BatchingConfig(BaseModel):
+    """Dynamic batching (``@serve.batch``) of concurrent calls to one replica."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(default=8, ge=1, le=1024)
+    batch_wait_timeout_s: float = Field(default=0.01, ge=0, le=10)
 
 
 class ExpertDeployment(BaseModel):
@@ -36,12 +52,18 @@ class ExpertDeployment(BaseModel):
     ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.1})
     max_ongoing_requests: int = Field(default=16, ge=1)
     timeout_s: float = Field(default=60.0, gt=0)
+    batching: BatchingConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _replicas_or_autoscaling(self) -> ExpertDeployment:
         if self.autoscaling_config is not None:
             self.num_replicas = None
+        if self.batching is not None and self.batching.max_batch_size > self.max_ongoing_requests:
+            raise ValueError(
+                f"batching.max_batch_size ({self.batching.max_batch_size}) exceeds max_ongoing_requests "
+                f"({self.max_ongoing_requests}); a replica never holds enough requests to fill a batch"
+            )
         return self
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import ray
 from ray import serve
 
+from experts.base import Expert
 from experts.deployment import build_expert_app
 from experts.registry import ExpertNotFound, load_expert_class
 from orchestrator.catalogue import DeployedExpert, ExpertCatalogue
@@ -57,12 +58,22 @@ class ExpertRuntime:
         except Exception as err:
             raise DeploymentError(f"could not start Ray Serve: {err}") from err
 
-    def deploy(self, experts: dict[str, ExpertDeployment], *, app_prefix: str) -> list[DeployedExpert]:
-        """Deploy each expert as its own Serve application, all at once; wait until they run."""
+    def deploy(
+        self,
+        experts: dict[str, ExpertDeployment],
+        *,
+        app_prefix: str,
+        classes: dict[str, type[Expert]] | None = None,
+    ) -> list[DeployedExpert]:
+        """Deploy each expert as its own Serve application, all at once; wait until they run.
+
+        ``classes`` gives expert classes directly (``Orchestrator.add_expert``); the others are
+        found by name or by the entry's ``class`` path.
+        """
         targets, pending = [], []
         for name, entry in experts.items():
             try:
-                expert_cls = load_expert_class(name, entry.expert_class)
+                expert_cls = (classes or {}).get(name) or load_expert_class(name, entry.expert_class)
                 app = build_expert_app(
                     expert_cls,
                     deployment_name=name,
@@ -71,6 +82,7 @@ class ExpertRuntime:
                     autoscaling_config=entry.autoscaling_config,
                     ray_actor_options=entry.ray_actor_options,
                     max_ongoing_requests=entry.max_ongoing_requests,
+                    batching=entry.batching.model_dump() if entry.batching else None,
                 )
             except (ExpertNotFound, ValueError) as err:
                 raise ConfigError(str(err)) from err

@@ -14,11 +14,14 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import ValidationError
 
+from experts.base import Expert
+from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatModel, LLMError
 from llm.factory import build_chat_model
 from orchestrator.artifacts import ArtifactRecord, ArtifactStore, next_handle
-from orchestrator.config import ReactorConfig, load_config
+from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
 from orchestrator.context import PixelCache, RunContext
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.graph import build_graph
@@ -98,6 +101,54 @@ class Orchestrator:
     def experts(self) -> list[str]:
         """Names of the deployed experts the controller can call."""
         return self.runtime.catalogue.names()
+
+    def add_expert(
+        self,
+        expert: type[Expert] | str,
+        *,
+        name: str | None = None,
+        num_replicas: int | None = 1,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
+        options: dict[str, Any] | None = None,
+        **deployment: Any,
+    ) -> None:
+        """Deploy an expert on the running cluster; the controller sees it from the next run on.
+
+        ``expert`` is an Expert class or the name of a built-in one. ``deployment`` takes the
+        config keys (``max_ongoing_requests``, ``timeout_s``, ``batching``, ``autoscaling_config``,
+        ``ray_actor_options``). Re-adding a name redeploys it with the new settings.
+        """
+        try:
+            expert_cls = load_expert_class(expert) if isinstance(expert, str) else expert
+        except ExpertNotFound as err:
+            raise ConfigError(str(err)) from err
+        if not (isinstance(expert_cls, type) and issubclass(expert_cls, Expert)):
+            raise ConfigError(
+                f"add_expert needs an Expert subclass or a built-in expert name, got {expert!r}"
+            )
+        name = name or expert_cls.name
+        actor_options = dict(deployment.pop("ray_actor_options", None) or {"num_cpus": 0.1})
+        if num_cpus is not None:
+            actor_options["num_cpus"] = num_cpus
+        if num_gpus is not None:
+            actor_options["num_gpus"] = num_gpus
+        try:
+            entry = ExpertDeployment.model_validate(
+                {"num_replicas": num_replicas, "ray_actor_options": actor_options, "options": options or {}}
+                | deployment
+            )
+        except ValidationError as err:
+            raise ConfigError(f"invalid deployment settings for expert '{name}':\n{err}") from err
+        self.runtime.deploy({name: entry}, app_prefix=self.config.ray.app_prefix, classes={name: expert_cls})
+        self.config.experts[name] = entry
+
+    def remove_expert(self, name: str) -> None:
+        """Delete an expert's deployment; the controller no longer sees it."""
+        if name not in self.runtime.catalogue:
+            raise ConfigError(f"no expert '{name}' is deployed; deployed: {', '.join(self.experts)}")
+        self.runtime.undeploy(name)
+        self.config.experts.pop(name, None)
 
     def system_prompt(self) -> str:
         """The controller's system prompt, with the catalogue generated from the deployed experts."""

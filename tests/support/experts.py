@@ -6,7 +6,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from experts.base import Expert, ImageRef, NewImage, NewMask
+from experts.base import Expert, ExpertError, ImageRef, NewImage, NewMask
 
 
 class Sleepy(Expert):
@@ -67,3 +67,27 @@ class Threshold(Expert):
 
     def run(self, inputs: Input) -> Output:
         return self.Output(mask=NewMask(inputs.image.array.mean(axis=2) > inputs.level, score=1.0))
+
+
+class BatchProbe(Expert):
+    name = "batch_probe"
+    description = "Reports how many requests shared its forward pass (tests dynamic batching)."
+
+    class Input(BaseModel):
+        value: int = Field(description="any number; a negative one is rejected")
+
+    class Output(BaseModel):
+        value: int
+        batch_size: int
+
+    def run(self, inputs: Input) -> Output:
+        return self.Output(value=inputs.value, batch_size=1)
+
+    def run_batch(self, batch: list[Input]) -> list[Output | ExpertError]:
+        time.sleep(0.05)  # one "forward pass" for the whole batch
+        return [
+            ExpertError(f"value {item.value} is negative; give a number >= 0")
+            if item.value < 0
+            else self.Output(value=item.value, batch_size=len(batch))
+            for item in batch
+        ]

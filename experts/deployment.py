@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+import ray
 from ray import ObjectRef, serve
 from ray.serve import Application
 
@@ -85,7 +86,8 @@ class ExpertReplica:
             self._batched.set_max_batch_size(int(batching["max_batch_size"]))  # type: ignore[attr-defined]
             self._batched.set_batch_wait_timeout_s(float(batching["batch_wait_timeout_s"]))  # type: ignore[attr-defined]
         context = serve.get_replica_context()
-        self._replica = f"{context.deployment}#{context.replica_id.unique_id}"
+        node = ray.get_runtime_context().get_node_id()[:8]
+        self._replica = f"{context.deployment}#{context.replica_id.unique_id}@{node}"
 
     def _locked(self, fn: Any, arg: Any) -> Any:
         if self._lock is None:

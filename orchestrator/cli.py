@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from orchestrator.config import load_config
-from orchestrator.errors import ReactorError
+from orchestrator.errors import ConfigError, ReactorError
 from orchestrator.result import Result
 
 __all__ = ["main"]
@@ -76,7 +76,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.errors import ConfigError
     from orchestrator.sdk import Orchestrator
 
     config = load_config(args.config)
@@ -94,6 +93,52 @@ def _run(args: argparse.Namespace) -> int:
         if args.session is None:
             print(f"session: {result.session}")
     return 0 if result.ok else 1
+
+
+def _cluster_config(args: argparse.Namespace):
+    config = load_config(args.config)
+    address = args.address or config.ray.address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        raise ConfigError(
+            "no Ray cluster to use: start one (`ray start --head`, or `ray up cluster.yaml`) and set "
+            "RAY_ADDRESS, pass --address, or set ray.address in the config"
+        )
+    return config.model_copy(update={"ray": config.ray.model_copy(update={"address": address})})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from orchestrator.runtime import ExpertRuntime
+
+    config = _cluster_config(args)
+    runtime = ExpertRuntime(config.ray)
+    runtime.start()
+    deployed = runtime.deploy(config.enabled_experts(), app_prefix=config.ray.app_prefix)
+    print(f"deployed {len(deployed)} experts on {runtime.address}: " + ", ".join(d.name for d in deployed))
+    runtime.disconnect()
+    return 0
+
+
+def _experts(args: argparse.Namespace) -> int:
+    from orchestrator.runtime import ExpertRuntime, describe_deployments
+
+    config = _cluster_config(args)
+    runtime = ExpertRuntime(config.ray)
+    runtime.start()
+    rows = describe_deployments(config.ray.app_prefix)
+    runtime.disconnect()
+    if not rows:
+        print(
+            f"no experts are deployed (apps named {config.ray.app_prefix}*); run `reactor serve --config …`"
+        )
+        return 1
+    print(f"{'expert':<14}{'status':<12}{'replicas':<10}{'cpus':>6}{'gpus':>6}  nodes")
+    for row in rows:
+        replicas = f"{row['running']}/{row['target']}"
+        print(
+            f"{row['expert']:<14}{row['status']:<12}{replicas:<10}{row['num_cpus']:>6}{row['num_gpus']:>6}  "
+            + ",".join(row["nodes"])
+        )
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,6 +161,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML config file")
     run.add_argument("--out", default="reactor-output", help="directory for output images")
     run.set_defaults(func=_run)
+    serve = sub.add_parser("serve", help="deploy the configured experts to a running Ray cluster and exit")
+    serve.add_argument("--config", help="YAML config listing the experts (e.g. configs/cluster-experts.yaml)")
+    serve.add_argument("--address", help="Ray address (default: RAY_ADDRESS or ray.address in the config)")
+    serve.set_defaults(func=_serve)
+    experts = sub.add_parser("experts", help="list the experts deployed on the cluster")
+    experts.add_argument("--config", help="YAML config (for the app-name prefix)")
+    experts.add_argument("--address", help="Ray address (default: RAY_ADDRESS)")
+    experts.set_defaults(func=_experts)
     return parser
 
 

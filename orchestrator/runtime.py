@@ -16,7 +16,7 @@ from orchestrator.catalogue import DeployedExpert, ExpertCatalogue
 from orchestrator.config import ExpertDeployment, RayConfig
 from orchestrator.errors import ConfigError, DeploymentError
 
-__all__ = ["ExpertRuntime"]
+__all__ = ["ExpertRuntime", "describe_deployments"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class ExpertRuntime:
         self.config = config
         self.catalogue = ExpertCatalogue()
         self._started_ray = False
+        self._owned: set[str] = set()
+        self._embedded = False
 
     @property
     def address(self) -> str | None:
@@ -47,6 +49,7 @@ class ExpertRuntime:
                 kwargs["address"] = address
             else:
                 kwargs |= {"include_dashboard": False, "num_cpus": self.config.num_cpus}
+                self._embedded = True
             try:
                 ray.init(**kwargs)
             except Exception as err:
@@ -104,26 +107,93 @@ class ExpertRuntime:
         for (name, expert_cls, app_name, timeout_s), handle in zip(pending, handles, strict=True):
             item = DeployedExpert(name, expert_cls, handle, app_name, timeout_s)
             self.catalogue.add(item)
+            self._owned.add(name)
             deployed.append(item)
         return deployed
 
+    def attach(self, experts: dict[str, ExpertDeployment], *, app_prefix: str) -> list[DeployedExpert]:
+        """Use experts already running on the cluster (deployed by ``reactor serve``); deploy nothing."""
+        running = serve.status().applications
+        missing = [name for name in experts if f"{app_prefix}{name}" not in running]
+        if missing:
+            raise DeploymentError(
+                f"these experts are not deployed on the cluster: {', '.join(missing)}; "
+                "deploy them with `reactor serve --config <file>` or use deploy=True"
+            )
+        attached = []
+        for name, entry in experts.items():
+            try:
+                expert_cls = load_expert_class(name, entry.expert_class)
+            except ExpertNotFound as err:
+                raise ConfigError(str(err)) from err
+            app_name = f"{app_prefix}{name}"
+            item = DeployedExpert(name, expert_cls, serve.get_app_handle(app_name), app_name, entry.timeout_s)
+            self.catalogue.add(item)
+            attached.append(item)
+        return attached
+
     def undeploy(self, name: str, *, wait: bool = True) -> None:
-        """Delete one expert's application."""
+        """Delete one expert's application (only forget it if another process deployed it)."""
         item = self.catalogue.remove(name)
-        if item is not None:
+        if item is not None and name in self._owned:
+            self._owned.discard(name)
             serve.delete(item.app_name, _blocking=wait)
 
     def close(self) -> None:
-        """Delete the apps this runtime deployed; stop Ray if this runtime started it."""
+        """Delete the apps this runtime deployed (not attached ones); stop Ray if this runtime started it."""
         if not ray.is_initialized():
             return
-        if self._started_ray:  # shutting Ray down removes everything at once
+        if self._embedded:  # our own Ray: shutting it down removes everything at once
             serve.shutdown()
             ray.shutdown()
-            self._started_ray = False
+            self._started_ray = self._embedded = False
             return
         for name in self.catalogue.names():
             try:
                 self.undeploy(name, wait=False)
             except Exception as err:  # best effort while tearing down
                 log.warning("could not delete expert app %s: %s", name, err)
+        if self._started_ray:  # we joined a cluster: disconnect, leave the cluster running
+            ray.shutdown()
+            self._started_ray = False
+
+    def disconnect(self) -> None:
+        """Leave the cluster and everything deployed on it running (``reactor serve``)."""
+        self.catalogue = ExpertCatalogue()
+        self._owned.clear()
+        if self._started_ray and not self._embedded:
+            ray.shutdown()
+            self._started_ray = False
+
+
+def describe_deployments(app_prefix: str) -> list[dict[str, Any]]:
+    """The experts deployed on the connected cluster: status, replicas, resources and nodes."""
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()
+    if client is None:
+        raise DeploymentError("Ray Serve is not running on this cluster; deploy with `reactor serve` first")
+    details = client.get_serve_details()
+    rows = []
+    for app_name, app in sorted(details.get("applications", {}).items()):
+        if not app_name.startswith(app_prefix):
+            continue
+        for name, deployment in app["deployments"].items():
+            config = deployment.get("deployment_config", {})
+            actor = config.get("ray_actor_options") or {}
+            replicas = deployment.get("replicas", [])
+            rows.append(
+                {
+                    "expert": name,
+                    "app": app_name,
+                    "status": str(deployment.get("status", "")).rsplit(".", 1)[-1],
+                    "running": sum(1 for r in replicas if str(r.get("state", "")).endswith("RUNNING")),
+                    "target": deployment.get("target_num_replicas"),
+                    "num_cpus": actor.get("num_cpus", 1),
+                    "num_gpus": actor.get("num_gpus", 0),
+                    "resources": actor.get("resources") or {},
+                    "max_ongoing_requests": config.get("max_ongoing_requests"),
+                    "nodes": sorted({r.get("node_id", "")[:8] for r in replicas}),
+                }
+            )
+    return rows

@@ -59,14 +59,25 @@ class Orchestrator:
     # -- construction -------------------------------------------------------------------------------
     @classmethod
     def local(
-        cls, config: ReactorConfig | str | Path | dict | None = None, *, chat_model: ChatModel | None = None
+        cls,
+        config: ReactorConfig | str | Path | dict | None = None,
+        *,
+        chat_model: ChatModel | None = None,
+        deploy: bool = True,
     ) -> Orchestrator:
-        """Start (or join, with ``RAY_ADDRESS``) Ray and deploy the configured experts."""
+        """Start (or join, with ``RAY_ADDRESS``) Ray and deploy the configured experts.
+
+        ``deploy=False`` uses the experts already running on the cluster (``reactor serve``) and
+        leaves them running on :meth:`close`.
+        """
         cfg = load_config(config)
         runtime = ExpertRuntime(cfg.ray)
         runtime.start()
         try:
-            runtime.deploy(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix)
+            if deploy:
+                runtime.deploy(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix)
+            else:
+                runtime.attach(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix)
         except Exception:
             runtime.close()
             raise
@@ -79,11 +90,15 @@ class Orchestrator:
         config: ReactorConfig | str | Path | dict | None = None,
         *,
         chat_model: ChatModel | None = None,
+        deploy: bool = True,
     ) -> Orchestrator:
-        """Join the Ray cluster at ``address`` (``auto``, ``ray://host:10001`` …) and deploy there."""
+        """Join the Ray cluster at ``address`` (``auto``, ``ray://host:10001`` …) and deploy there.
+
+        With ``deploy=False`` it uses the experts ``reactor serve`` already deployed there.
+        """
         cfg = load_config(config)
         cfg = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"address": address})})
-        return cls.local(cfg, chat_model=chat_model)
+        return cls.local(cfg, chat_model=chat_model, deploy=deploy)
 
     def _make_checkpointer(self) -> tuple[BaseCheckpointSaver, sqlite3.Connection | None]:
         if self.config.checkpointer == "memory":

@@ -19,8 +19,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 import ray
+from pydantic import BaseModel, ValidationError
 from ray import ObjectRef, serve
 from ray.serve import Application
 

@@ -89,6 +89,11 @@ class ReactorConfig(BaseModel):
     max_parse_retries: int = Field(default=2, ge=0, le=20)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     max_image_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    direct_mllm: bool = Field(
+        default=True,
+        description="when an 'mllm' expert is deployed, let the controller send plain perception "
+        "questions to it whole (the end-to-end route) instead of planning over tools",
+    )
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     experts: dict[str, ExpertDeployment] = Field(default_factory=dict)

@@ -99,7 +99,8 @@ class Result(BaseModel):
     steps: list[Step]
     controller: str
     replay: bool
-    route: str = "tools"
+    route: Literal["mllm", "tools", "none"] = "none"
+    """How the task was solved: ``mllm`` (sent whole to the end-to-end MLLM), ``tools``, or ``none``."""
     seconds: float
 
     @property
@@ -143,5 +144,15 @@ class Result(BaseModel):
             steps=[Step.model_validate(s) for s in steps],
             controller=controller,
             replay=replay,
+            route=_route(steps),
             seconds=seconds,
         )
+
+
+def _route(steps: list[StepRecord]) -> Literal["mllm", "tools", "none"]:
+    calls = [s for s in steps if s["tool"]]
+    if not calls:
+        return "none"
+    if all(s["tool"] == "mllm" and s["arguments"].get("mode") == "answer" for s in calls):
+        return "mllm"
+    return "tools"

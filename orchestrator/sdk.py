@@ -167,7 +167,9 @@ class Orchestrator:
 
     def system_prompt(self) -> str:
         """The controller's system prompt, with the catalogue generated from the deployed experts."""
-        return render("system", catalogue=self.runtime.catalogue.render())
+        catalogue = self.runtime.catalogue
+        routing = render("routing_mllm") if self.config.direct_mllm and "mllm" in catalogue else ""
+        return render("system", catalogue=catalogue.render(), routing=routing)
 
     # -- running ------------------------------------------------------------------------------------
     def run(

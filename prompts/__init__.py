@@ -8,7 +8,7 @@ from string import Template
 
 __all__ = ["TEMPLATES", "render"]
 
-TEMPLATES = ("system", "task", "correction", "failure")
+TEMPLATES = ("system", "routing_mllm", "task", "correction", "failure")
 
 
 @cache

@@ -11,7 +11,8 @@ from orchestrator.errors import ConfigError
 from prompts import TEMPLATES, render
 
 VALUES = {
-    "system": {"catalogue": "- x: y"},
+    "system": {"catalogue": "- x: y", "routing": "Choosing a route: z"},
+    "routing_mllm": {},
     "task": {"task": "read it", "artifacts": "- image-1: image 4x4, input image"},
     "correction": {"problem": "no Action", "retries_left": 1},
     "failure": {"reason": "ran out of steps"},
@@ -37,7 +38,7 @@ def test_catalogue_is_generated_from_expert_classes():
     catalogue = ExpertCatalogue()
     for name in ("ocr", "crop", "draw_boxes"):
         catalogue.add(DeployedExpert(name, load_expert_class(name), handle=None, app_name=name, timeout_s=1))  # type: ignore[arg-type]
-    text = render("system", catalogue=catalogue.render())
+    text = render("system", catalogue=catalogue.render(), routing="")
     assert "- ocr: " in text and "- crop: " in text and "- draw_boxes: " in text
     crop_line = text.split("- crop: ")[1].split("\n- ")[0]
     assert '"image": {"type": "string"' in crop_line and '"box"' in crop_line

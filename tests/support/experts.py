@@ -91,3 +91,19 @@ class BatchProbe(Expert):
             else self.Output(value=item.value, batch_size=len(batch))
             for item in batch
         ]
+
+
+class MllmStub(Expert):
+    name = "mllm_stub"
+    description = "Answers questions about an image (a stand-in for the end-to-end MLLM in tests)."
+
+    class Input(BaseModel):
+        image: ImageRef
+        mode: str = Field(description="caption, vqa, region or answer")
+        question: str | None = Field(default=None, description="the question")
+
+    class Output(BaseModel):
+        text: str
+
+    def run(self, inputs: Input) -> Output:
+        return self.Output(text=f"a {inputs.image.width}x{inputs.image.height} picture ({inputs.mode})")

@@ -1,0 +1,47 @@
+"""The end-to-end MLLM route: a prompt rule when an 'mllm' expert is deployed, and the route in results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llm.scripted import ScriptedChatModel
+from tests.experts.harness import deployed
+from tests.support.experts import MllmStub
+
+pytestmark = pytest.mark.ray
+
+
+def ask(orch, *turns: str):
+    image = np.zeros((12, 20, 3), np.uint8)
+    return orch.run("What is in this picture?", images=[image], chat_model=ScriptedChatModel(list(turns)))
+
+
+def test_routes_are_reported(orch):
+    assert "Choosing a route" not in orch.system_prompt()
+    with deployed(orch, MllmStub, name="mllm"):
+        assert "Choosing a route" in orch.system_prompt() and 'mode "answer"' in orch.system_prompt()
+        direct = ask(
+            orch,
+            "Thought: a perception question\nAction: mllm\n"
+            'Action Input: {"image": "image-1", "mode": "answer", "question": "What is in this picture?"}',
+            "Thought: done\nFinal Answer: a 20x12 picture",
+        )
+        assert direct.ok and direct.route == "mllm"
+        tools = ask(
+            orch,
+            'Thought: caption then crop\nAction: mllm\nAction Input: {"image": "image-1", "mode": "caption"}\n'
+            'Action: crop\nAction Input: {"image": "image-1", "box": [0, 0, 4, 4]}',
+            "Thought: done\nFinal Answer: ok",
+        )
+        assert tools.route == "tools"
+    assert ask(orch, "Thought: easy\nFinal Answer: nothing").route == "none"
+
+
+def test_direct_route_can_be_switched_off(orch):
+    with deployed(orch, MllmStub, name="mllm"):
+        orch.config.direct_mllm = False
+        try:
+            assert "Choosing a route" not in orch.system_prompt()
+        finally:
+            orch.config.direct_mllm = True

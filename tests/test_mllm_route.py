@@ -30,7 +30,8 @@ def test_routes_are_reported(orch):
         assert direct.ok and direct.route == "mllm"
         tools = ask(
             orch,
-            'Thought: caption then crop\nAction: mllm\nAction Input: {"image": "image-1", "mode": "caption"}\n'
+            "Thought: caption then crop\nAction: mllm\n"
+            'Action Input: {"image": "image-1", "mode": "caption"}\n'
             'Action: crop\nAction Input: {"image": "image-1", "box": [0, 0, 4, 4]}',
             "Thought: done\nFinal Answer: ok",
         )

@@ -212,7 +212,12 @@ class Expert:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         where = f"expert class {cls.__module__}.{cls.__qualname__}"
-        if cls.__dict__.get("abstract", False):
+        own = cls.__dict__
+        if own.get("abstract", False) or not any(
+            k in own for k in ("name", "description", "Input", "Output", "run")
+        ):
+            # An abstract base, or a skeleton class that cloudpickle fills in after creating it
+            # (a class shipped by value to a replica); there is nothing of the contract to check yet.
             return
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
@@ -35,6 +35,7 @@ __all__ = [
     "NewMask",
     "NewText",
     "PendingRef",
+    "artifact_kind_of",
     "looks_like_path",
 ]
 
@@ -99,6 +100,19 @@ class MaskData:
         return int(self.array.shape[0])
 
 
+def artifact_kind_of(annotation: Any) -> str | None:
+    """``"image"`` / ``"mask"`` when an Input field's type is (or contains) ImageRef / MaskRef."""
+    for item in getattr(annotation, "__metadata__", ()):
+        kind = getattr(getattr(item, "func", None), "artifact_kind", None)
+        if kind:
+            return kind
+    for arg in get_args(annotation):
+        kind = artifact_kind_of(arg)
+        if kind:
+            return kind
+    return None
+
+
 def _ref_validator(kind: str, data_cls: type) -> PlainValidator:
     def validate(value: Any) -> Any:
         if isinstance(value, data_cls | PendingRef):
@@ -122,6 +136,7 @@ def _ref_validator(kind: str, data_cls: type) -> PlainValidator:
             )
         return PendingRef(handle=text, kind=kind)
 
+    validate.artifact_kind = kind  # type: ignore[attr-defined]
     return PlainValidator(validate)
 
 

@@ -46,7 +46,9 @@ def pick_dtype(setting: str, device: str) -> Any:
         raise ModelNotAvailable(f"dtype '{setting}' is not one of auto, float32, float16, bfloat16") from None
 
 
-def load_pretrained(loader: Callable[..., Any], model: str, *, expert: str, **kwargs: Any) -> Any:
+def load_pretrained(
+    loader: Callable[..., Any], model: str, *, expert: str, option: str = "model", **kwargs: Any
+) -> Any:
     """``loader(model, **kwargs)`` (a ``from_pretrained``) with one clear error when the model is missing.
 
     A local directory is loaded with ``local_files_only=True``; a hub id is looked up in the
@@ -67,5 +69,5 @@ def load_pretrained(loader: Callable[..., Any], model: str, *, expert: str, **kw
         raise ModelNotAvailable(
             f"expert '{expert}': could not load model '{model}'{offline}: {err}\n"
             f"Download it on a machine with hub access (`huggingface-cli download {model} --local-dir DIR`), "
-            "copy DIR to every node that runs this expert, and set the expert's options.model to DIR."
+            f"copy DIR to every node that runs this expert, and set the expert's options.{option} to DIR."
         ) from err

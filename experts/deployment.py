@@ -38,10 +38,10 @@ class WireRef:
     ref: ObjectRef
 
 
-def format_validation_error(tool: str, err: ValidationError) -> str:
+def format_validation_error(tool: str, err: ValidationError, errors: list[Any] | None = None) -> str:
     """A short, controller-readable account of which arguments were wrong."""
     problems = []
-    for item in err.errors()[:6]:
+    for item in (err.errors() if errors is None else errors)[:6]:
         where = ".".join(str(part) for part in item.get("loc", ())) or "(arguments)"
         message = item.get("msg", "invalid").removeprefix("Value error, ")
         problems.append(f"{where}: {message}")

@@ -37,7 +37,8 @@ class DetectOutput(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     detections: NewBoxes = Field(
-        description="the objects found, highest score first: {box: [x0, y0, x1, y1], label: the phrase, score}"
+        description="the objects found, highest score first: "
+        "{box: [x0, y0, x1, y1], label: the phrase, score}"
     )
     count: int = Field(description="number of detections")
     image_size: list[int] = Field(description="[width, height] of the image searched")
@@ -100,7 +101,8 @@ class Detect(Expert):
         self._model = model.to(self._device).eval()
         tokenizer = self._processor.tokenizer
         # The model splits the prompt into phrases at these tokens (its SPECIAL_TOKENS: [CLS] [SEP] . ?).
-        self._separators = {tokenizer.convert_tokens_to_ids(t) for t in (".", "?")}
+        separators = {tokenizer.convert_tokens_to_ids(t) for t in (".", "?")}
+        self._separators = separators - {tokenizer.unk_token_id}
         self._specials = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
         self._max_text_len = int(self._model.config.max_text_len)
 
@@ -132,7 +134,9 @@ class Detect(Expert):
                 results[i] = output
         return [r for r in results if r is not None]
 
-    def _detect(self, batch: list[DetectInput], valid: list[tuple[int, list[str], str]]) -> list[DetectOutput]:
+    def _detect(
+        self, batch: list[DetectInput], valid: list[tuple[int, list[str], str]]
+    ) -> list[DetectOutput]:
         import torch
 
         images = [batch[i].image.array for i, _, _ in valid]
@@ -164,11 +168,15 @@ class Detect(Expert):
                 owner.append(phrase)
         return owner
 
-    def _decode(self, inputs: DetectInput, phrases: list[str], probs: Any, boxes: Any, input_ids: Any) -> DetectOutput:
+    def _decode(
+        self, inputs: DetectInput, phrases: list[str], probs: Any, boxes: Any, input_ids: Any
+    ) -> DetectOutput:
         """Grounding DINO's post-processing, labelling each box with the phrase its best token belongs to.
 
         A box's score is its highest token probability (as in ``post_process_grounded_object_detection``);
-        its label is the phrase whose tokens score highest, kept only above ``text_threshold``.
+        its label is the phrase whose tokens score highest, kept only above ``text_threshold``. The
+        processor's own post-processing is not used: its ``text_labels`` decode every token above the
+        threshold, which can run across phrases ("cat. dog."), and it does not say which query a box is.
         """
         import torch
         from transformers.image_transforms import center_to_corners_format
@@ -181,7 +189,8 @@ class Detect(Expert):
         owner = torch.tensor(self._phrase_of_token(input_ids, len(phrases)))
         probs = probs[:, : len(owner)]
         member = owner[None, :] == torch.arange(len(phrases))[:, None]  # (phrases, tokens)
-        per_phrase = torch.where(member[None], probs[:, None, :], torch.zeros(())).amax(-1)  # (queries, phrases)
+        # (queries, phrases): each phrase's best token probability
+        per_phrase = torch.where(member[None], probs[:, None, :], torch.zeros(())).amax(-1)
         phrase_score, phrase = per_phrase.max(-1)
         score = probs.amax(-1)
         corners = center_to_corners_format(boxes) * torch.tensor([width, height, width, height])

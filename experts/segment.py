@@ -77,7 +77,10 @@ class SegmentSettings(Expert.Settings):
         default="auto", description="auto = float16 on CUDA, float32 on CPU"
     )
     embedding_cache_mb: float = Field(
-        default=512, ge=0, description="memory for cached image embeddings per replica (LRU); 0 turns it off"
+        default=512,
+        ge=0,
+        description="MiB of image embeddings kept per replica, on its device (LRU; sam-vit-base: 4 MiB "
+        "per image in float32, 2 in float16); 0 turns the cache off",
     )
     mask_threshold: float = Field(default=0.0, description="mask logit threshold (0 = SAM's own)")
     backend: Literal["transformers", "segment_anything"] = Field(
@@ -221,12 +224,13 @@ class TransformersSam:
 
     def embed(self, arrays: list[np.ndarray]) -> list[Embedding]:
         """Embeddings of several images in one vision-encoder pass."""
-        encoded = self.image_processor(images=arrays, return_tensors="pt")
+        encoded = self.image_processor(images=arrays, input_data_format="channels_last", return_tensors="pt")
         pixels = encoded["pixel_values"].to(self.device, self.dtype)
         with self._torch.inference_mode():
             tensors = self.model.get_image_embeddings(pixels)
         sizes = encoded["reshaped_input_sizes"].tolist()
-        return [Embedding(tensors[i : i + 1], (int(h), int(w))) for i, (h, w) in enumerate(sizes)]
+        # clone: a cached view would keep the whole batch's tensor alive
+        return [Embedding(tensors[i : i + 1].clone(), (int(h), int(w))) for i, (h, w) in enumerate(sizes)]
 
     def decode(self, embedding: Embedding, prompts: Prompts) -> tuple[Any, Any]:
         """Low-res mask logits PxKxhxw and predicted IoUs PxK for prompts in model-input pixels."""
@@ -285,7 +289,7 @@ class Segment(Expert):
         return result
 
     def run_batch(self, batch: list[SegmentInput]) -> list[SegmentOutput | ExpertError]:  # type: ignore[override]
-        """One vision-encoder pass for the batch's uncached distinct images, then one decoder pass per item."""
+        """One vision-encoder pass for the uncached distinct images, then one decoder pass per item."""
         results: list[SegmentOutput | ExpertError | None] = [None] * len(batch)
         checked: dict[int, tuple[Prompts, str]] = {}
         for i, inputs in enumerate(batch):
@@ -310,7 +314,7 @@ class Segment(Expert):
                 self.cache.put(key, embedding)
         for i, (prompts, key) in checked.items():
             results[i] = self._segment(batch[i], prompts, embeddings[key], key in cached)
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None]  # every slot is filled by now
 
     def _segment(
         self, inputs: SegmentInput, prompts: Prompts, embedding: Embedding, cached: bool
@@ -335,7 +339,7 @@ class Segment(Expert):
         for p in range(masks.shape[0]):
             for k in range(masks.shape[1]):
                 mask = np.ascontiguousarray(masks[p, k], dtype=bool)
-                score = round(float(scores[p, k]), 4)
+                score = round(float(scores[p, k]), 4) + 0.0  # no -0.0
                 out_masks.append(NewMask(mask, score=score))
                 out_scores.append(score)
                 areas.append(int(mask.sum()))

@@ -87,6 +87,7 @@ class ReactorConfig(BaseModel):
     checkpointer: Literal["sqlite", "memory"] = "sqlite"
     max_steps: int = Field(default=8, ge=1, le=200)
     max_parse_retries: int = Field(default=2, ge=0, le=20)
+    max_replans: int = Field(default=2, ge=0, le=20, description="re-plans after a plan step fails")
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     max_image_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     direct_mllm: bool = Field(

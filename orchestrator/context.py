@@ -51,4 +51,5 @@ class RunContext:
     max_steps: int
     max_parse_retries: int
     pixels: PixelCache
+    max_replans: int = 2
     extra: dict[str, Any] = field(default_factory=dict)

@@ -7,7 +7,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from orchestrator.context import RunContext
-from orchestrator.nodes import act, after_observe, after_think, finish, observe, think
+from orchestrator.nodes import act, after_observe, after_think, at_start, finish, observe, plan_wave, think
 from orchestrator.state import AgentState
 
 __all__ = ["build_graph"]
@@ -16,15 +16,17 @@ __all__ = ["build_graph"]
 def build_graph(
     checkpointer: BaseCheckpointSaver | None,
 ) -> CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]:
-    """think → act → observe → (think | finish); think may also go straight to finish."""
+    """think → act → observe → (think | finish); a plan runs plan_wave → act → observe per wave."""
     graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("think", think)
+    graph.add_node("plan_wave", plan_wave)
     graph.add_node("act", act)
     graph.add_node("observe", observe)
     graph.add_node("finish", finish)
-    graph.add_edge(START, "think")
-    graph.add_conditional_edges("think", after_think, ["act", "think", "finish"])
+    graph.add_conditional_edges(START, at_start, ["think", "plan_wave"])
+    graph.add_conditional_edges("think", after_think, ["act", "plan_wave", "think", "finish"])
+    graph.add_edge("plan_wave", "act")
     graph.add_edge("act", "observe")
-    graph.add_conditional_edges("observe", after_observe, ["think", "finish"])
+    graph.add_conditional_edges("observe", after_observe, ["plan_wave", "think", "finish"])
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer)

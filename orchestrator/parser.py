@@ -32,6 +32,7 @@ class ParsedTurn:
     actions: list[Action] = field(default_factory=list)
     final_answer: str | None = None
     repairs: list[str] = field(default_factory=list)
+    plan: str | None = None
 
 
 class ParseError(ValueError):
@@ -48,11 +49,17 @@ FORMAT_HELP = (
 TOOL_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Single character classes on either side of the label word keep backtracking linear.
 _LABEL = re.compile(
-    r"[ \t>#*_-]*(thought|action[ _]?input|input|action|final[ _]?answer|observation)"
+    r"[ \t>#*_-]*(thought|action[ _]?input|input|action|final[ _]?answer|plan|observation)"
     r"[ \t*_]*:(?:[*_]+(?=\s|$))?[ \t]*",
     re.IGNORECASE,
 )
-_CANONICAL = {"thought": "Thought", "action": "Action", "input": "Action Input", "final": "Final Answer"}
+_CANONICAL = {
+    "thought": "Thought",
+    "action": "Action",
+    "input": "Action Input",
+    "final": "Final Answer",
+    "plan": "Plan",
+}
 _FENCE_OPEN = re.compile(r"```[\w+.-]*[ \t]*\n?")
 
 
@@ -93,7 +100,7 @@ def _split(text: str, repairs: list[str]) -> list[tuple[str, str]]:
         if found is not None and found[0] == "observation":
             repairs.append("ignored a hallucinated Observation and everything after it")
             break
-        if found is None or (blocks[-1][0] == "final" and found[0] != "action"):
+        if found is None or (blocks[-1][0] in ("final", "plan") and found[0] != "action"):
             blocks[-1][1].append(line)
         else:
             repairs.extend(found[2])
@@ -251,7 +258,13 @@ def parse_turn(text: str) -> ParsedTurn:
     if blocks[0][1]:
         repairs.append("ignored text before the first label")
     finals = [text for kind, text in blocks if kind == "final"]
+    plans = [text for kind, text in blocks if kind == "plan" and text]
     final: str | None = None
+    if plans and not actions:
+        if finals:
+            repairs.append("dropped the Final Answer because the reply also has a Plan")
+        thought = "\n".join(t for t in thoughts if t)
+        return ParsedTurn(thought, [], None, list(dict.fromkeys(repairs)), plan=plans[0])
     if actions and finals:
         repairs.append("dropped the Final Answer because the reply also has actions")
     elif finals:

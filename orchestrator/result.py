@@ -102,6 +102,8 @@ class Result(BaseModel):
     route: Literal["mllm", "tools", "none"] = "none"
     """How the task was solved: ``mllm`` (sent whole to the end-to-end MLLM), ``tools``, or ``none``."""
     seconds: float
+    plan_repairs: list[str] = []
+    """What was repaired in an explicit plan before it ran (``run_plan``)."""
 
     @property
     def ok(self) -> bool:

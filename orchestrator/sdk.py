@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from experts.base import Expert
 from experts.registry import ExpertNotFound, load_expert_class
-from llm.base import ChatModel, LLMError
+from llm.base import ChatMessage, ChatModel, LLMError
 from llm.factory import build_chat_model
 from orchestrator.artifacts import ArtifactRecord, ArtifactStore, next_handle
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
@@ -26,6 +26,7 @@ from orchestrator.context import PixelCache, RunContext
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.graph import build_graph
 from orchestrator.inputs import decode_images
+from orchestrator.plan import PlanError, validate_plan
 from orchestrator.result import Result, describe_artifact
 from orchestrator.runtime import ExpertRuntime
 from orchestrator.state import AgentState
@@ -187,22 +188,75 @@ class Orchestrator:
         they become ``image-N`` artifacts. Bad inputs raise :class:`InputError` before any work.
         ``session``: continue a session (its artifacts and transcript); a new one by default.
         """
-        if self._closed:
-            raise InputError("this orchestrator is closed; create a new one with Orchestrator.local()")
+        self._check_open()
         task = _check_task(task)
         session = _check_session(session)
         steps_budget = _check_max_steps(max_steps, self.config.max_steps)
-        arrays = decode_images(
+        arrays = self._decode(images)
+        return self._execute(task, arrays, session, steps_budget, self._controller(chat_model))
+
+    def run_plan(
+        self,
+        plan: str | list | dict,
+        images: Any = None,
+        *,
+        session: str | None = None,
+        task: str | None = None,
+    ) -> Result:
+        """Run an explicit plan with no LLM: the same validation, artifacts and trace as plan mode.
+
+        ``plan`` is a list of steps ``{"id", "tool", "arguments", "dependencies"}`` (or JSON text of
+        one); arguments may reference earlier outputs as ``<step-k>`` (or ``<step-k>.field``). An
+        invalid plan raises :class:`InputError` listing every problem, before any work.
+        """
+        self._check_open()
+        session = _check_session(session)
+        task = _check_task(task or "run the given plan")
+        arrays = self._decode(images)
+        table = self._table(session)
+        handles = set(table)
+        for _ in arrays:
+            handles.add(next_handle(table, "image", taken=handles))
+        try:
+            checked = validate_plan(plan, self.runtime.catalogue, handles=handles)
+        except PlanError as err:
+            raise InputError("the plan cannot run:\n- " + "\n- ".join(err.problems)) from None
+        budget = _check_max_steps(max(1, len(checked.steps)), self.config.max_steps)
+        extra: dict[str, Any] = {"plan": checked.to_json(), "plan_results": None, "pipeline": True}
+        result = self._execute(task, arrays, session, budget, _NoController(), extra=extra)
+        if checked.repairs:
+            result.plan_repairs = checked.repairs
+        return result
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this orchestrator is closed; create a new one with Orchestrator.local()")
+
+    def _decode(self, images: Any) -> list[Any]:
+        return decode_images(
             images, max_pixels=self.config.max_image_pixels, max_bytes=self.config.max_image_bytes
         )
-        controller = self._controller(chat_model)
+
+    def _table(self, session: str) -> dict[str, ArtifactRecord]:
+        config: RunnableConfig = {"configurable": {"thread_id": session}}
+        return dict(self.graph.get_state(config).values.get("artifacts", {}))
+
+    def _execute(
+        self,
+        task: str,
+        arrays: list[Any],
+        session: str,
+        steps_budget: int,
+        controller: ChatModel,
+        extra: dict[str, Any] | None = None,
+    ) -> Result:
         started = time.perf_counter()
         thread: RunnableConfig = {
             "configurable": {"thread_id": session},
-            "recursion_limit": 4 * steps_budget + 4 * 8 + 10,
+            "recursion_limit": 6 * steps_budget + 4 * 8 + 20,
         }
         with self._lock:
-            table: dict[str, ArtifactRecord] = dict(self.graph.get_state(thread).values.get("artifacts", {}))
+            table = self._table(session)
             pixels = PixelCache(self.store)
             new: dict[str, ArtifactRecord] = {}
             for array in arrays:
@@ -232,7 +286,12 @@ class Orchestrator:
                 "answer": None,
                 "status": "running",
                 "failure": None,
+                "plan": None,
+                "plan_results": None,  # type: ignore[typeddict-item]
+                "replans": 0,
+                "pipeline": False,
             }
+            run_input.update(extra or {})  # type: ignore[typeddict-item]
             context = RunContext(
                 llm=controller,
                 catalogue=self.runtime.catalogue,
@@ -241,6 +300,7 @@ class Orchestrator:
                 max_steps=steps_budget,
                 max_parse_retries=self.config.max_parse_retries,
                 pixels=pixels,
+                max_replans=self.config.max_replans,
             )
             values = self.graph.invoke(run_input, thread, context=context, durability="sync")
         return Result.from_state(
@@ -284,6 +344,16 @@ class Orchestrator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _NoController:
+    """The controller of an explicit plan: there is none, and asking it anything is a bug."""
+
+    label = "none (explicit plan, no LLM)"
+    is_replay = False
+
+    def complete(self, messages: list[ChatMessage], *, stop: list[str] | None = None) -> str:
+        raise LLMError("an explicit plan runs without a controller LLM; nothing should ask it")
 
 
 def _check_task(task: object) -> str:

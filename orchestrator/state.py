@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypedDict
 
 from orchestrator.artifacts import ArtifactRecord
 
-__all__ = ["AgentState", "Message", "Outcome", "PendingCall", "StepRecord", "merge_artifacts"]
+__all__ = ["AgentState", "Message", "Outcome", "PendingCall", "StepRecord", "merge_artifacts", "merge_dicts"]
 
 
 class Message(TypedDict):
@@ -22,12 +22,13 @@ class Message(TypedDict):
     content: str
 
 
-class PendingCall(TypedDict):
-    """A tool call the controller asked for, waiting for the act node."""
+class PendingCall(TypedDict, total=False):
+    """A tool call the controller asked for (or a plan step), waiting for the act node."""
 
     tool: str
     arguments: dict[str, Any]
     thought: str
+    plan_step: int
 
 
 class Outcome(TypedDict):
@@ -60,6 +61,13 @@ class StepRecord(TypedDict):
     new_handles: list[str]
 
 
+def merge_dicts(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Shallow merge; ``None`` as the update clears the mapping (a new plan starts)."""
+    if update is None:
+        return {}
+    return {**(current or {}), **update}
+
+
 def merge_artifacts(
     current: dict[str, ArtifactRecord], update: dict[str, ArtifactRecord]
 ) -> dict[str, ArtifactRecord]:
@@ -85,3 +93,7 @@ class AgentState(TypedDict, total=False):
     answer: str | None
     status: str
     failure: str | None
+    plan: list[dict[str, Any]] | None
+    plan_results: Annotated[dict[str, Any], merge_dicts]
+    replans: int
+    pipeline: bool

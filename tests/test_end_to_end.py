@@ -101,7 +101,7 @@ def test_unparseable_replies_get_bounded_corrections_then_fail(orch):
     script = ScriptedChatModel(["I think I should look.", "still no format", "nope", "never"])
     result = orch.run("look", images=[image()], chat_model=script)
     assert result.status == "failed"
-    assert "could not be parsed" in result.failure
+    assert "could not be used" in result.failure
     assert script.calls == orch.config.max_parse_retries + 1
     assert "Final Answer" in script.seen[1][-1]["content"]  # the correction shows the format
 

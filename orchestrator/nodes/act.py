@@ -188,4 +188,5 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 replica=envelope.get("replica"),
                 error=envelope.get("error") or f"{expert.name} failed",
             )
-    return {"outcomes": [o for o in outcomes if o is not None], "pending": []}
+    earlier = list(state.get("outcomes") or [])  # e.g. plan steps whose references failed
+    return {"outcomes": earlier + [o for o in outcomes if o is not None], "pending": []}

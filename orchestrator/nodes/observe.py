@@ -52,14 +52,22 @@ def render_observation(tool: str, body: dict[str, Any]) -> str:
     )
 
 
+def _observation_line(call: dict[str, Any], observation: str, offset: int, count: int) -> str:
+    if "plan_step" in call:
+        return f"Observation (plan step {call['plan_step']}): {observation}"
+    return f"Observation {offset + 1}: {observation}" if count > 1 else f"Observation: {observation}"
+
+
 def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Turn the act node's outcomes into artifacts, step records and one observation message."""
     table = state.get("artifacts", {})
     new: dict[str, ArtifactRecord] = {}
     steps: list[StepRecord] = []
     lines = []
+    plan_results: dict[str, Any] = {}
+    outcomes = state.get("outcomes", [])
     first_index = len(state.get("steps", [])) + 1
-    for offset, outcome in enumerate(state.get("outcomes", [])):
+    for offset, outcome in enumerate(outcomes):
         index = first_index + offset
         call = outcome["call"]
         before = set(new)
@@ -68,11 +76,18 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         else:
             body = {"tool": call["tool"], "error": outcome["error"]}
         observation = render_observation(call["tool"], body)
-        lines.append(
-            f"Observation {offset + 1}: {observation}"
-            if len(state["outcomes"]) > 1
-            else f"Observation: {observation}"
-        )
+        lines.append(_observation_line(dict(call), observation, offset, len(outcomes)))
+        produced = [h for h in new if h not in before]
+        if "plan_step" in call:
+            kinds: dict[str, list[str]] = {}
+            for handle in produced:
+                kinds.setdefault(new[handle]["kind"], []).append(handle)
+            plan_results[str(call["plan_step"])] = {
+                "ok": outcome["ok"],
+                "handles": kinds,
+                "output": body.get("output"),
+                "error": outcome["error"],
+            }
         steps.append(
             {
                 "index": index,
@@ -86,18 +101,74 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "seconds": outcome["seconds"],
                 "replica": outcome["replica"],
                 "error": outcome["error"],
-                "new_handles": [h for h in new if h not in before],
+                "new_handles": produced,
             }
         )
-    update: dict[str, Any] = {
-        "artifacts": new,
-        "steps": steps,
-        "outcomes": [],
-        "transcript": [{"role": "user", "content": "\n".join(lines)}],
-    }
+    update: dict[str, Any] = {"artifacts": new, "steps": steps, "outcomes": [], "plan_results": plan_results}
+    if lines:
+        update["transcript"] = [{"role": "user", "content": "\n".join(lines)}]
+    if state.get("plan"):
+        merged = {**state.get("plan_results", {}), **plan_results}
+        progress = plan_progress(state, merged, runtime.context)
+        if "transcript" in progress:
+            update["transcript"] = update.get("transcript", []) + progress.pop("transcript")
+        return update | progress
     if state.get("turn", 0) >= runtime.context.max_steps:
         update |= {
             "status": "failed",
             "failure": f"no final answer after {runtime.context.max_steps} controller turns (max_steps)",
         }
     return update
+
+
+def _blocked(plan: list[dict[str, Any]], failed: set[int]) -> list[int]:
+    """Steps that cannot run because they depend, directly or not, on a failed step."""
+    blocked: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for step in plan:
+            if step["id"] not in blocked and set(step["dependencies"]) & (failed | blocked):
+                blocked.add(step["id"])
+                changed = True
+    return sorted(blocked)
+
+
+def _produced(plan: list[dict[str, Any]], results: dict[str, Any]) -> str:
+    parts = []
+    for step in plan:
+        handles = [h for hs in results[str(step["id"])]["handles"].values() for h in hs]
+        parts.append(f"step {step['id']} {step['tool']} -> {', '.join(handles) or 'done'}")
+    return "; ".join(parts)
+
+
+def plan_progress(state: AgentState, results: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    """After a wave: run the next one, or hand back to the controller (done, or re-plan), or end."""
+    plan = state.get("plan") or []
+    done = {int(k) for k, r in results.items() if r["ok"]}
+    failed = {int(k) for k, r in results.items() if not r["ok"]}
+    remaining = [s for s in plan if str(s["id"]) not in results]
+    if any(set(s["dependencies"]) <= done for s in remaining):
+        return {}  # the next wave can run
+    if not failed:
+        if state.get("pipeline"):
+            answer = f"The plan ran all {len(plan)} steps: {_produced(plan, results)}."
+            return {"plan": None, "status": "answered", "answer": answer}
+        return {"plan": None}  # the controller reads the observations and answers
+    blocked = _blocked(plan, failed)
+    errors = "; ".join(f"step {k} failed: {results[str(k)]['error']}" for k in sorted(failed))
+    if state.get("pipeline"):
+        not_run = f"; not run: steps {', '.join(map(str, blocked))}" if blocked else ""
+        return {"plan": None, "status": "failed", "failure": f"the plan could not finish: {errors}{not_run}"}
+    replans = state.get("replans", 0) + 1
+    if replans > ctx.max_replans:
+        failure = f"the plan still failed after {ctx.max_replans} re-plans: {errors}"
+        return {"plan": None, "status": "failed", "failure": failure}
+    kept = ", ".join(str(k) for k in sorted(done)) or "none"
+    request = (
+        f"Observation: {errors}. Steps not run because they depend on it: "
+        f"{', '.join(map(str, blocked)) or 'none'}. Completed steps ({kept}) are kept; "
+        "their outputs are in the artifact table. Reply with a Plan (or Actions) for the failed and "
+        "not-run steps only, using the existing handles, or with a Final Answer."
+    )
+    return {"plan": None, "replans": replans, "transcript": [{"role": "user", "content": request}]}

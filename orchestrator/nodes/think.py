@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from llm.base import ChatMessage, LLMError
 from orchestrator.context import RunContext
 from orchestrator.parser import ParseError, parse_turn
+from orchestrator.plan import PlanError, validate_plan, waves
 from orchestrator.state import AgentState, StepRecord
 from prompts import render
 
@@ -58,34 +59,28 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     assistant = {"role": "assistant", "content": reply}
     try:
         parsed = parse_turn(reply)
+        plan = (
+            validate_plan(parsed.plan, ctx.catalogue, handles=set(state.get("artifacts", {})))
+            if parsed.plan is not None
+            else None
+        )
     except ParseError as err:
-        failures = state.get("parse_failures", 0) + 1
-        retries_left = ctx.max_parse_retries - failures + 1
-        update: dict[str, Any] = {
+        return _reject(state, ctx, turn, started, assistant, f"unparseable controller reply: {err}", str(err))
+    except PlanError as err:
+        problem = "your Plan cannot run:\n- " + "\n- ".join(err.problems)
+        return _reject(state, ctx, turn, started, assistant, problem, problem)
+    if plan is not None:
+        summary = f"plan accepted: {len(plan.steps)} steps in {len(waves(plan))} waves"
+        if plan.repairs:
+            summary += "; repaired: " + "; ".join(plan.repairs)
+        return {
             "turn": turn,
-            "parse_failures": failures,
-            "steps": [
-                _record(
-                    state,
-                    turn,
-                    started,
-                    error=f"unparseable controller reply: {err}",
-                    observation=reply[:2000],
-                )
-            ],
+            "parse_failures": 0,
+            "transcript": [assistant],
+            "plan": plan.to_json(),
+            "plan_results": None,
+            "steps": [_record(state, turn, started, thought=parsed.thought, observation=summary)],
         }
-        if retries_left <= 0 or turn >= ctx.max_steps:
-            update |= {
-                "status": "failed",
-                "failure": (
-                    f"the controller's replies could not be parsed ({failures} in a row); last problem: {err}"
-                ),
-                "transcript": [assistant],
-            }
-        else:
-            correction = render("correction", problem=str(err), retries_left=retries_left)
-            update["transcript"] = [assistant, {"role": "user", "content": correction}]
-        return update
     if parsed.actions:
         pending = [
             {"tool": a.tool, "arguments": a.arguments, "thought": parsed.thought} for a in parsed.actions
@@ -100,3 +95,34 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "status": "answered",
         "steps": [_record(state, turn, started, thought=parsed.thought, observation=answer)],
     }
+
+
+def _reject(
+    state: AgentState,
+    ctx: RunContext,
+    turn: int,
+    started: float,
+    assistant: dict[str, str],
+    error: str,
+    problem: str,
+) -> dict[str, Any]:
+    """A reply that cannot be used: a corrective observation, or the end after too many in a row."""
+    failures = state.get("parse_failures", 0) + 1
+    retries_left = ctx.max_parse_retries - failures + 1
+    update: dict[str, Any] = {
+        "turn": turn,
+        "parse_failures": failures,
+        "steps": [_record(state, turn, started, error=error, observation=assistant["content"][:2000])],
+    }
+    if retries_left <= 0 or turn >= ctx.max_steps:
+        update |= {
+            "status": "failed",
+            "failure": (
+                f"the controller's replies could not be used ({failures} in a row); last problem: {problem}"
+            ),
+            "transcript": [assistant],
+        }
+    else:
+        correction = render("correction", problem=problem, retries_left=retries_left)
+        update["transcript"] = [assistant, {"role": "user", "content": correction}]
+    return update

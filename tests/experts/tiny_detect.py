@@ -19,7 +19,7 @@ _VOCAB_SIZE = 1200
 
 
 def build_tiny_vocab() -> dict[str, int]:
-    """A BERT word-piece vocabulary: the separators at BERT's ids, letters, digits, word pieces, a few words."""
+    """A BERT word-piece vocabulary: separators at BERT's ids, letters, digits, word pieces, a few words."""
     tokens = [f"[unused{i}]" for i in range(_VOCAB_SIZE)]
     for index, token in _FIXED.items():
         tokens[index] = token

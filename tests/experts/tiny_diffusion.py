@@ -107,6 +107,7 @@ def build_tiny_sd_components(unet_kwargs: dict[str, Any] | None = None) -> dict[
         beta_schedule="scaled_linear",
         clip_sample=False,
         set_alpha_to_one=False,
+        steps_offset=1,
     )
     return {
         "unet": unet.eval(),
@@ -163,7 +164,7 @@ def build_tiny_depth_estimator(directory: str | Path) -> Path:
         backbone_out_indices=[0, 1, 2, 3],
         num_attention_heads=4,
         intermediate_size=37,
-        neck_hidden_sizes=[16, 32],
+        neck_hidden_sizes=[8, 8, 16, 16],
         reassemble_factors=[4, 2, 1, 0.5],
         fusion_hidden_size=16,
         head_in_index=-1,

@@ -150,7 +150,9 @@ def build_tiny_llava(directory: str | Path, *, seed: int = 0) -> Path:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = _bpe_tokenizer(LLAVA_SPECIALS, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    tokenizer = _bpe_tokenizer(
+        LLAVA_SPECIALS, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
     image_size, patch = 32, 8  # 16 patches + CLS; "default" strategy drops CLS -> 16 image tokens
     vision = CLIPVisionConfig(
         hidden_size=32,

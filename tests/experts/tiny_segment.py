@@ -1,8 +1,8 @@
 """A tiny randomly initialised SAM (transformers ``SamModel``) and its processor, saved to a directory.
 
 Used by the segment tests, the GPU smoke test and ``bench/sam_embedding_reuse.py``. The
-image side is 64 pixels (8x8 patches of 8) and every width is 16–32, so a forward pass
-takes milliseconds on a CPU. ``image_size`` makes a larger (still random) model for benchmarks.
+image side is 64 pixels (8x8 patches of 8) and every width is 16-32, so a forward pass
+takes milliseconds on a CPU. The keyword arguments make a larger (still random) model for benchmarks.
 """
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ __all__ = ["build_tiny_segment"]
 
 
 def build_tiny_segment(
-    directory: str | Path, *, image_size: int = 64, hidden_size: int = 32, layers: int = 2
+    directory: str | Path,
+    *,
+    image_size: int = 64,
+    hidden_size: int = 32,
+    layers: int = 2,
+    channels: int = 16,
 ) -> Path:
-    """Save a random tiny ``SamModel`` + ``SamProcessor`` (PIL image processor) to ``directory``."""
+    """Save a random tiny ``SamModel`` + ``SamProcessor`` (PIL image processor) to ``directory``.
+
+    ``channels`` is the image-embedding width (= prompt encoder and mask decoder width; SAM: 256).
+    """
     import torch
     from transformers import (
         SamConfig,
@@ -28,7 +36,6 @@ def build_tiny_segment(
     )
 
     patch = 8
-    channels = 16  # image-embedding channels = prompt/decoder width = 2 * num_pos_feats
     grid = image_size // patch
     config = SamConfig(
         vision_config=SamVisionConfig(
@@ -48,10 +55,10 @@ def build_tiny_segment(
         ),
         mask_decoder_config=SamMaskDecoderConfig(
             hidden_size=channels,
-            mlp_dim=32,
+            mlp_dim=2 * channels,
             num_hidden_layers=1,
             num_attention_heads=2,
-            iou_head_hidden_dim=16,
+            iou_head_hidden_dim=channels,
         ),
     )
     torch.manual_seed(0)

@@ -1,0 +1,118 @@
+"""Shared by the diffusion experts: pipeline loading, seeds, working sizes and PIL conversions.
+
+Imports torch and diffusers lazily so importing an expert module stays cheap.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from experts._loading import load_pretrained
+from experts.base import ExpertError
+
+__all__ = [
+    "MAX_SEED",
+    "SchedulerName",
+    "check_multiple_of_8",
+    "from_pil",
+    "generator_for",
+    "load_model",
+    "load_pipeline",
+    "pick_seed",
+    "to_pil",
+    "working_size",
+]
+
+MAX_SEED = 2**32 - 1
+
+SchedulerName = Literal["model", "ddim", "pndm", "euler", "euler_ancestral", "dpmsolver", "unipc"]
+"""``model`` keeps the scheduler saved with the pipeline; the others swap in a diffusers scheduler."""
+
+_SCHEDULERS = {
+    "ddim": "DDIMScheduler",
+    "pndm": "PNDMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_ancestral": "EulerAncestralDiscreteScheduler",
+    "dpmsolver": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+
+
+def load_pipeline(
+    pipeline_cls: type,
+    model: str,
+    *,
+    expert: str,
+    device: str,
+    dtype: Any,
+    safety_checker: bool,
+    scheduler: SchedulerName = "model",
+) -> Any:
+    """``pipeline_cls.from_pretrained(model)`` on ``device`` with a clear error when it is missing.
+
+    Without ``safety_checker`` the pipeline is loaded without its NSFW checker and feature extractor.
+    """
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if not safety_checker:
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = load_pretrained(pipeline_cls.from_pretrained, model, expert=expert, **kwargs)
+    if scheduler != "model":
+        import diffusers
+
+        pipe.scheduler = getattr(diffusers, _SCHEDULERS[scheduler]).from_config(pipe.scheduler.config)
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_model(loader: Any, model: str, *, expert: str, option: str, **kwargs: Any) -> Any:
+    """:func:`load_pretrained` for a model set by ``options.<option>`` (its error names that option)."""
+    return load_pretrained(loader, model, expert=expert, option=option, **kwargs)
+
+
+def pick_seed(seed: int | None) -> int:
+    """``seed``, or a fresh random one (reported back so the result can be reproduced)."""
+    return secrets.randbelow(MAX_SEED + 1) if seed is None else int(seed)
+
+
+def generator_for(seed: int) -> Any:
+    """A CPU ``torch.Generator``: the same seed gives the same noise on every device."""
+    import torch
+
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def check_multiple_of_8(name: str, value: int) -> int:
+    """``value`` if it is a multiple of 8 (the VAE's stride), else an ExpertError with the neighbours."""
+    if value % 8:
+        low = max(8, value // 8 * 8)
+        raise ExpertError(f"{name} {value} is not a multiple of 8; use {low} or {low + 8}")
+    return value
+
+
+def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size to generate at: scaled down to fit ``max_side``, each side rounded to a multiple of 8."""
+    scale = min(1.0, max_side / max(width, height))
+    return (
+        max(8, round(width * scale / 8) * 8),
+        max(8, round(height * scale / 8) * 8),
+    )
+
+
+def to_pil(array: np.ndarray) -> Image.Image:
+    """HxWx3 uint8 RGB (or HxW uint8/bool) → PIL image."""
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def from_pil(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+    """PIL image → HxWx3 uint8 RGB, resized to ``size`` (width, height) first when given."""
+    image = image.convert("RGB")
+    if size is not None and image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8).copy()

@@ -1,4 +1,4 @@
-"""Plan mode end to end: controller plans in waves, re-planning after a failure, and run_plan without an LLM."""
+"""Plan mode end to end: waves, re-planning after a failure, and run_plan without an LLM."""
 
 from __future__ import annotations
 

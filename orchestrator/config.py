@@ -84,7 +84,21 @@ class ReactorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(default_factory=lambda: default_data_dir())
-    checkpointer: Literal["sqlite", "memory"] = "sqlite"
+    checkpointer: Literal["sqlite", "memory", "postgres"] = "sqlite"
+    postgres_url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db for checkpointer: postgres (or MM_REACTOR_POSTGRES_URL)",
+    )
+    artifact_store: str | None = Field(
+        default=None,
+        description="where artifact bytes live: a directory or an fsspec URL shared by all orchestrators "
+        "(default: <data_dir>/artifacts)",
+    )
+    context_budget_tokens: int = Field(
+        default=6000,
+        ge=500,
+        description="transcript size (approx. tokens) above which older turns are compacted",
+    )
     max_steps: int = Field(default=8, ge=1, le=200)
     max_parse_retries: int = Field(default=2, ge=0, le=20)
     max_replans: int = Field(default=2, ge=0, le=20, description="re-plans after a plan step fails")

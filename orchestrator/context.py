@@ -52,4 +52,5 @@ class RunContext:
     max_parse_retries: int
     pixels: PixelCache
     max_replans: int = 2
+    context_budget_tokens: int = 6000
     extra: dict[str, Any] = field(default_factory=dict)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 import uuid
@@ -11,9 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import ValidationError
 
 from experts.base import Expert
@@ -21,6 +17,7 @@ from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatMessage, ChatModel, LLMError
 from llm.factory import build_chat_model
 from orchestrator.artifacts import ArtifactRecord, ArtifactStore, next_handle
+from orchestrator.checkpointing import open_checkpointer
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
 from orchestrator.context import PixelCache, RunContext
 from orchestrator.errors import ConfigError, InputError
@@ -51,8 +48,8 @@ class Orchestrator:
         self.config = config
         self.runtime = runtime
         self.chat_model = chat_model
-        self.store = ArtifactStore(config.data_dir / "artifacts")
-        self._checkpointer, self._connection = self._make_checkpointer()
+        self.store = ArtifactStore(config.artifact_store or config.data_dir / "artifacts")
+        self._checkpointer, self._close_checkpointer = open_checkpointer(config)
         self.graph = build_graph(self._checkpointer)
         self._closed = False
         self._lock = threading.Lock()
@@ -100,17 +97,6 @@ class Orchestrator:
         cfg = load_config(config)
         cfg = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"address": address})})
         return cls.local(cfg, chat_model=chat_model, deploy=deploy)
-
-    def _make_checkpointer(self) -> tuple[BaseCheckpointSaver, sqlite3.Connection | None]:
-        if self.config.checkpointer == "memory":
-            return InMemorySaver(), None
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.config.data_dir / "sessions.sqlite", check_same_thread=False)
-        # WAL + synchronous=NORMAL: a committed checkpoint survives a killed process; only an OS
-        # crash can lose the last few, and each commit no longer waits for an fsync.
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        return SqliteSaver(connection), connection
 
     # -- queries ------------------------------------------------------------------------------------
     @property
@@ -301,6 +287,7 @@ class Orchestrator:
                 max_parse_retries=self.config.max_parse_retries,
                 pixels=pixels,
                 max_replans=self.config.max_replans,
+                context_budget_tokens=self.config.context_budget_tokens,
             )
             values = self.graph.invoke(run_input, thread, context=context, durability="sync")
         return Result.from_state(
@@ -336,8 +323,7 @@ class Orchestrator:
         try:
             self.runtime.close()
         finally:
-            if self._connection is not None:
-                self._connection.close()
+            self._close_checkpointer()
 
     def __enter__(self) -> Orchestrator:
         return self

@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from llm.base import ChatMessage, LLMError
 from orchestrator.context import RunContext
+from orchestrator.memory import controller_view
 from orchestrator.parser import ParseError, parse_turn
 from orchestrator.plan import PlanError, validate_plan, waves
 from orchestrator.state import AgentState, StepRecord
@@ -44,7 +45,7 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     messages: list[ChatMessage] = [{"role": "system", "content": ctx.system_prompt}]
     messages += [
         ChatMessage(role=m["role"], content=m["content"])  # type: ignore[typeddict-item]
-        for m in state.get("transcript", [])
+        for m in controller_view(state.get("transcript", []), ctx.context_budget_tokens)
     ]
     try:
         reply = ctx.llm.complete(messages, stop=["\nObservation:"])

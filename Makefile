@@ -30,8 +30,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy orchestrator llm
 
-bench: $(STAMP)  ## side-by-side benchmarks
+bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/hop_overhead.py
+	$(BIN)/python bench/concurrent_calls.py
+	$(BIN)/python bench/batching.py
+	$(BIN)/python bench/sam_embedding_reuse.py
 
 clean:
 	rm -rf $(VENV) reactor-demo-output .pytest_cache .ruff_cache .mypy_cache

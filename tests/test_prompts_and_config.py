@@ -45,11 +45,14 @@ def test_catalogue_is_generated_from_expert_classes():
     assert "Action Input:" in text and "Final Answer:" in text
 
 
-def test_default_config_lists_the_foundation_experts():
+def test_default_config_lists_every_expert_and_enables_the_weight_free_ones():
     cfg = load_config()
-    assert set(cfg.enabled_experts()) >= {"ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny"}
-    for entry in cfg.experts.values():
+    assert set(cfg.enabled_experts()) == {"ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny"}
+    neural = {"detect", "segment", "clip", "mllm", "controlnet", "gligen", "inpaint"}
+    assert neural <= set(cfg.experts) and not neural & set(cfg.enabled_experts())
+    for name, entry in cfg.experts.items():
         assert entry.max_ongoing_requests >= 1 and entry.timeout_s > 0
+        load_expert_class(name).Settings.model_validate(entry.options)  # options valid for the expert
 
 
 def test_config_errors_are_clear(tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -12,7 +15,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from orchestrator.config import ReactorConfig
 from orchestrator.errors import ConfigError
 
-__all__ = ["open_checkpointer"]
+__all__ = ["POSTGRES_URL_ENV", "open_checkpointer", "redact_url"]
+
+POSTGRES_URL_ENV = "MM_REACTOR_POSTGRES_URL"
+# Any fixed 64-bit number: serialises concurrent `setup()` (table creation, migrations) across processes.
+_SETUP_LOCK_KEY = 0x6D6D_7265_6163_7472
 
 
 def open_checkpointer(config: ReactorConfig) -> tuple[BaseCheckpointSaver, Callable[[], None]]:
@@ -27,4 +34,79 @@ def open_checkpointer(config: ReactorConfig) -> tuple[BaseCheckpointSaver, Calla
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         return SqliteSaver(connection), connection.close
-    raise ConfigError(f"checkpointer {config.checkpointer!r} is not available yet")
+    if config.checkpointer == "postgres":
+        return _open_postgres(config.postgres_url or os.environ.get(POSTGRES_URL_ENV))
+    raise ConfigError(f"checkpointer {config.checkpointer!r} is unknown; use sqlite, memory or postgres")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for error messages and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _open_postgres(url: str | None) -> tuple[BaseCheckpointSaver, Callable[[], None]]:
+    """A PostgresSaver on a small connection pool, its tables created (once, under a lock)."""
+    if not url:
+        raise ConfigError(
+            "checkpointer: postgres needs a database URL: set postgres_url in the config "
+            f"(postgresql://user:password@host:5432/dbname) or the {POSTGRES_URL_ENV} environment variable"
+        )
+    try:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import DictRow, dict_row
+        from psycopg_pool import ConnectionPool
+    except ImportError as err:
+        raise ConfigError(
+            f"checkpointer: postgres needs packages that are not installed ({err.name}); "
+            "install them with: pip install 'mm-reactor[postgres]' "
+            "(langgraph-checkpoint-postgres and psycopg[binary])"
+        ) from err
+    # autocommit: every checkpoint write commits on its own; prepare_threshold=0: no server-side
+    # prepared statements, so a pooler such as PgBouncer in transaction mode works too.
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    try:
+        with psycopg.connect(url, connect_timeout=10, **kwargs) as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            try:
+                PostgresSaver(connection).setup()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+    except psycopg.OperationalError as err:
+        raise ConfigError(
+            f"cannot reach the PostgreSQL checkpoint database at {redact_url(url)}: "
+            f"{_first_line(err)}. Start the server (or fix the host, port, user, password and database "
+            f"in postgres_url / {POSTGRES_URL_ENV}), or use checkpointer: sqlite for a single process"
+        ) from err
+    except psycopg.Error as err:
+        raise ConfigError(
+            f"the PostgreSQL database at {redact_url(url)} refused the checkpoint tables: "
+            f"{_first_line(err)}. The user needs CREATE rights on the database's public schema"
+        ) from err
+    # A pool (not one connection) so a dropped connection is replaced instead of failing every later
+    # run; the saver serialises its own queries, so two connections are plenty.
+    pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+        url,
+        connection_class=psycopg.Connection[DictRow],
+        min_size=1,
+        max_size=2,
+        kwargs=kwargs,
+        check=ConnectionPool.check_connection,
+        open=True,
+        name="mm-reactor-checkpoints",
+    )
+    return PostgresSaver(pool), pool.close
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -104,6 +104,11 @@ class ReactorConfig(BaseModel):
     max_replans: int = Field(default=2, ge=0, le=20, description="re-plans after a plan step fails")
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     max_image_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    approval_required: list[str] = Field(
+        default_factory=list,
+        description="experts whose calls wait for a person's approval (e.g. [inpaint, controlnet, gligen])",
+    )
+    deadline_s: float | None = Field(default=None, gt=0, description="default per-task deadline in seconds")
     direct_mllm: bool = Field(
         default=True,
         description="when an 'mllm' expert is deployed, let the controller send plain perception "

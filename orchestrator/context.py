@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,4 +55,18 @@ class RunContext:
     pixels: PixelCache
     max_replans: int = 2
     context_budget_tokens: int = 6000
+    approval: frozenset[str] = frozenset()
+    """Experts whose calls wait for a person's approval (a LangGraph interrupt)."""
+    deadline: float | None = None
+    """``time.monotonic()`` after which the run stops issuing calls."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def stop_reason(self) -> str | None:
+        """Why the run must stop now (cancelled, deadline passed), or None."""
+        if self.cancel.is_set():
+            return "the task was cancelled"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "the task's deadline passed"
+        return None
+
     extra: dict[str, Any] = field(default_factory=dict)

@@ -92,7 +92,8 @@ class Result(BaseModel):
     session: str
     run_id: str
     task: str
-    status: Literal["answered", "failed"]
+    status: Literal["answered", "failed", "cancelled", "pending"]
+    """``pending``: waiting for a person to approve a call (``approve()``/``deny()`` resume it)."""
     answer: str | None
     failure: str | None
     artifacts: dict[str, ArtifactInfo]
@@ -104,6 +105,10 @@ class Result(BaseModel):
     seconds: float
     plan_repairs: list[str] = []
     """What was repaired in an explicit plan before it ran (``run_plan``)."""
+    interrupted_runs: list[str] = []
+    """Earlier runs of this session that a stopped process left unfinished (recorded as interrupted)."""
+    approval: list[dict[str, Any]] = []
+    """The calls waiting for approval when ``status == "pending"``."""
 
     @property
     def ok(self) -> bool:
@@ -128,6 +133,7 @@ class Result(BaseModel):
         controller: str,
         replay: bool,
         seconds: float,
+        pending: bool = False,
     ) -> Result:
         run_id = values["run_id"]
         steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
@@ -135,11 +141,16 @@ class Result(BaseModel):
             handle: ArtifactInfo.model_validate({**rec, "path": store.path_of(rec)})
             for handle, rec in values.get("artifacts", {}).items()
         }
+        status: Literal["answered", "failed", "cancelled", "pending"] = "failed"
+        if pending:
+            status = "pending"
+        elif values.get("status") in ("answered", "cancelled"):
+            status = values["status"]
         return cls(
             session=session,
             run_id=run_id,
             task=values["task"],
-            status="answered" if values.get("status") == "answered" else "failed",
+            status=status,
             answer=values.get("answer"),
             failure=values.get("failure"),
             artifacts=artifacts,
@@ -148,6 +159,9 @@ class Result(BaseModel):
             replay=replay,
             route=_route(steps),
             seconds=seconds,
+            approval=[{"tool": c["tool"], "arguments": c["arguments"]} for c in values.get("pending") or []]
+            if pending
+            else [],
         )
 
 

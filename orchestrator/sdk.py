@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
 from pydantic import ValidationError
 
 from experts.base import Expert
 from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatMessage, ChatModel, LLMError
 from llm.factory import build_chat_model
-from orchestrator.artifacts import ArtifactRecord, ArtifactStore, next_handle
+from orchestrator.artifacts import ArtifactStore, next_handle
 from orchestrator.checkpointing import open_checkpointer
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
-from orchestrator.context import PixelCache, RunContext
 from orchestrator.errors import ConfigError, InputError
+from orchestrator.events import Event
 from orchestrator.graph import build_graph
 from orchestrator.inputs import decode_images
 from orchestrator.plan import PlanError, validate_plan
-from orchestrator.result import Result, describe_artifact
+from orchestrator.result import Result
+from orchestrator.runner import Runner
 from orchestrator.runtime import ExpertRuntime
-from orchestrator.state import AgentState
-from prompts import render
+from orchestrator.session import Session
 
 __all__ = ["Orchestrator"]
 
@@ -51,8 +50,8 @@ class Orchestrator:
         self.store = ArtifactStore(config.artifact_store or config.data_dir / "artifacts")
         self._checkpointer, self._close_checkpointer = open_checkpointer(config)
         self.graph = build_graph(self._checkpointer)
+        self.runner = Runner(self.graph, self.store, runtime.catalogue, config)
         self._closed = False
-        self._lock = threading.Lock()
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -154,11 +153,32 @@ class Orchestrator:
 
     def system_prompt(self) -> str:
         """The controller's system prompt, with the catalogue generated from the deployed experts."""
-        catalogue = self.runtime.catalogue
-        routing = render("routing_mllm") if self.config.direct_mllm and "mllm" in catalogue else ""
-        return render("system", catalogue=catalogue.render(), routing=routing)
+        return self.runner.system_prompt()
 
     # -- running ------------------------------------------------------------------------------------
+    def stream(
+        self,
+        task: str,
+        images: Any = None,
+        *,
+        session: str | None = None,
+        max_steps: int | None = None,
+        chat_model: ChatModel | None = None,
+        deadline_s: float | None = None,
+    ) -> Iterator[Event]:
+        """Run a task, yielding typed events as they happen; the last is ``RunFinished`` with the Result.
+
+        Bad inputs raise :class:`InputError` here, before the first event and before any work.
+        """
+        self._check_open()
+        task = _check_task(task)
+        session = _check_session(session)
+        budget = _check_max_steps(max_steps, self.config.max_steps)
+        deadline = _check_deadline(deadline_s, self.config.deadline_s)
+        arrays = self._decode(images)
+        controller = self._controller(chat_model)
+        return self.runner.start(task, arrays, session, budget, controller, deadline_s=deadline)
+
     def run(
         self,
         task: str,
@@ -167,19 +187,25 @@ class Orchestrator:
         session: str | None = None,
         max_steps: int | None = None,
         chat_model: ChatModel | None = None,
+        deadline_s: float | None = None,
     ) -> Result:
-        """Run one task to an answer or a clear failure.
+        """Run one task to an answer or a clear failure (or ``pending`` approval).
 
         ``images``: one or a list of paths, PIL images, uint8 numpy arrays or encoded bytes;
         they become ``image-N`` artifacts. Bad inputs raise :class:`InputError` before any work.
         ``session``: continue a session (its artifacts and transcript); a new one by default.
+        ``deadline_s``: stop issuing tool calls after this many seconds (the result says so).
         """
-        self._check_open()
-        task = _check_task(task)
-        session = _check_session(session)
-        steps_budget = _check_max_steps(max_steps, self.config.max_steps)
-        arrays = self._decode(images)
-        return self._execute(task, arrays, session, steps_budget, self._controller(chat_model))
+        return _last(
+            self.stream(
+                task,
+                images,
+                session=session,
+                max_steps=max_steps,
+                chat_model=chat_model,
+                deadline_s=deadline_s,
+            )
+        )
 
     def run_plan(
         self,
@@ -199,7 +225,7 @@ class Orchestrator:
         session = _check_session(session)
         task = _check_task(task or "run the given plan")
         arrays = self._decode(images)
-        table = self._table(session)
+        table = self.runner.table(session)
         handles = set(table)
         for _ in arrays:
             handles.add(next_handle(table, "image", taken=handles))
@@ -207,12 +233,49 @@ class Orchestrator:
             checked = validate_plan(plan, self.runtime.catalogue, handles=handles)
         except PlanError as err:
             raise InputError("the plan cannot run:\n- " + "\n- ".join(err.problems)) from None
-        budget = _check_max_steps(max(1, len(checked.steps)), self.config.max_steps)
+        budget = _check_max_steps(max(1, len(checked.steps)), 200)
         extra: dict[str, Any] = {"plan": checked.to_json(), "plan_results": None, "pipeline": True}
-        result = self._execute(task, arrays, session, budget, _NoController(), extra=extra)
-        if checked.repairs:
-            result.plan_repairs = checked.repairs
+        result = _last(self.runner.start(task, arrays, session, budget, _NoController(), extra=extra))
+        result.plan_repairs = checked.repairs
         return result
+
+    def pending_run(self, session: str) -> dict[str, Any] | None:
+        """The session's unfinished run (a stopped process, or waiting for approval), or None."""
+        return self.runner.unfinished(_check_session(session))
+
+    def resume(self, session: str, *, chat_model: ChatModel | None = None) -> Result:
+        """Finish a run that a stopped process left unfinished, from its last checkpoint."""
+        self._check_open()
+        return _last(self.runner.resume(_check_session(session), self._controller(chat_model)))
+
+    def approve(
+        self, session: str, *, chat_model: ChatModel | None = None, reason: str | None = None
+    ) -> Result:
+        """Approve the calls a pending run waits for, and continue it (also from another process)."""
+        return self._decide(session, True, reason, chat_model)
+
+    def deny(self, session: str, *, reason: str | None = None, chat_model: ChatModel | None = None) -> Result:
+        """Deny the calls a pending run waits for; the controller sees the denial and goes on."""
+        return self._decide(session, False, reason, chat_model)
+
+    def _decide(
+        self, session: str, approved: bool, reason: str | None, chat_model: ChatModel | None
+    ) -> Result:
+        self._check_open()
+        session = _check_session(session)
+        unfinished = self.runner.unfinished(session)
+        if unfinished is None or not unfinished["awaiting_approval"]:
+            raise InputError(f"session {session!r} has no run waiting for approval")
+        command: Command = Command(resume={"approved": approved, "reason": reason})
+        return _last(self.runner.resume(session, self._controller(chat_model), command=command))
+
+    def cancel(self, session: str) -> bool:
+        """Stop the session's running task (from another thread): no new calls; it keeps what it made."""
+        return self.runner.cancel(session)
+
+    def session(self, session: str | None = None) -> Session:
+        """A handle on one session: ``run``/``stream``/``approve`` … without repeating its id."""
+        return Session(self, _check_session(session))
 
     def _check_open(self) -> None:
         if self._closed:
@@ -221,82 +284,6 @@ class Orchestrator:
     def _decode(self, images: Any) -> list[Any]:
         return decode_images(
             images, max_pixels=self.config.max_image_pixels, max_bytes=self.config.max_image_bytes
-        )
-
-    def _table(self, session: str) -> dict[str, ArtifactRecord]:
-        config: RunnableConfig = {"configurable": {"thread_id": session}}
-        return dict(self.graph.get_state(config).values.get("artifacts", {}))
-
-    def _execute(
-        self,
-        task: str,
-        arrays: list[Any],
-        session: str,
-        steps_budget: int,
-        controller: ChatModel,
-        extra: dict[str, Any] | None = None,
-    ) -> Result:
-        started = time.perf_counter()
-        thread: RunnableConfig = {
-            "configurable": {"thread_id": session},
-            "recursion_limit": 6 * steps_budget + 4 * 8 + 20,
-        }
-        with self._lock:
-            table = self._table(session)
-            pixels = PixelCache(self.store)
-            new: dict[str, ArtifactRecord] = {}
-            for array in arrays:
-                artifact_id, shape, uri = self.store.put("image", array)
-                pixels.remember(artifact_id, array)
-                handle = next_handle(table, "image", taken=set(new))
-                new[handle] = {
-                    "handle": handle,
-                    "id": artifact_id,
-                    "kind": "image",
-                    "shape": shape,
-                    "producer_step": 0,
-                    "producer": "input",
-                    "parents": [],
-                    "uri": uri,
-                }
-            listing = "\n".join(describe_artifact(r) for r in {**table, **new}.values()) or "(none)"
-            run_input: AgentState = {
-                "run_id": uuid.uuid4().hex[:12],
-                "task": task,
-                "transcript": [{"role": "user", "content": render("task", task=task, artifacts=listing)}],
-                "artifacts": new,
-                "turn": 0,
-                "parse_failures": 0,
-                "pending": [],
-                "outcomes": [],
-                "answer": None,
-                "status": "running",
-                "failure": None,
-                "plan": None,
-                "plan_results": None,  # type: ignore[typeddict-item]
-                "replans": 0,
-                "pipeline": False,
-            }
-            run_input.update(extra or {})  # type: ignore[typeddict-item]
-            context = RunContext(
-                llm=controller,
-                catalogue=self.runtime.catalogue,
-                store=self.store,
-                system_prompt=self.system_prompt(),
-                max_steps=steps_budget,
-                max_parse_retries=self.config.max_parse_retries,
-                pixels=pixels,
-                max_replans=self.config.max_replans,
-                context_budget_tokens=self.config.context_budget_tokens,
-            )
-            values = self.graph.invoke(run_input, thread, context=context, durability="sync")
-        return Result.from_state(
-            values,
-            session=session,
-            store=self.store,
-            controller=controller.label,
-            replay=controller.is_replay,
-            seconds=time.perf_counter() - started,
         )
 
     def _controller(self, override: ChatModel | None) -> ChatModel:
@@ -358,6 +345,23 @@ def _check_session(session: object) -> str:
             f"session id {session!r} is not valid; use 1-128 letters, digits, '_', '.', ':' or '-'"
         )
     return session
+
+
+def _last(events: Iterator[Event]) -> Result:
+    result = None
+    for event in events:
+        if event.type == "end":
+            result = event.result
+    assert result is not None, "a run always ends with a RunFinished event"
+    return result
+
+
+def _check_deadline(deadline_s: object, default: float | None) -> float | None:
+    if deadline_s is None:
+        return default
+    if isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or deadline_s <= 0:
+        raise InputError(f"deadline_s must be a positive number of seconds, got {deadline_s!r}")
+    return float(deadline_s)
 
 
 def _check_max_steps(max_steps: object, default: int) -> int:

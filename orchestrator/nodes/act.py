@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from experts.base import NewBoxes, NewImage, NewMask, NewText, PendingRef
@@ -134,10 +135,49 @@ def _outcome(call: PendingCall, started: float, **fields: Any) -> Outcome:
     return outcome
 
 
+def _wait(response: Any, expert: DeployedExpert, started: float, ctx: RunContext) -> tuple[Any, str | None]:
+    """The call's envelope, or why there is none; checks cancellation and the deadline while waiting."""
+    while True:
+        left = expert.timeout_s - (time.time() - started)
+        stop = ctx.stop_reason()
+        if stop or left <= 0:
+            response.cancel()
+            if stop:
+                return None, f"not finished: {stop}"
+            timed_out = f"{expert.name} timed out after {expert.timeout_s:g} s"
+            return None, f"{timed_out}; try a smaller input or another expert"
+        try:
+            return response.result(timeout_s=min(0.25, left)), None
+        except TimeoutError:
+            continue
+        except Exception as err:  # replica died, Serve unavailable, …
+            return None, f"{expert.name} could not be reached: {type(err).__name__}: {err}"
+
+
+def _approved(calls: list[PendingCall], ctx: RunContext) -> tuple[list[PendingCall], list[Outcome]]:
+    """Ask a person about the calls that need approval (pauses the run); the denied become errors."""
+    needs = [c for c in calls if c["tool"] in ctx.approval]
+    if not needs:
+        return calls, []
+    decision = interrupt({"calls": [{"tool": c["tool"], "arguments": c["arguments"]} for c in needs]})
+    if isinstance(decision, dict) and decision.get("approved"):
+        return calls, []
+    reason = decision.get("reason") if isinstance(decision, dict) else None
+    message = "a person denied this call" + (f": {reason}" if reason else "") + "; do not repeat it unchanged"
+    denied = [_outcome(c, time.time(), error=message) for c in needs]
+    return [c for c in calls if c not in needs], denied
+
+
 def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Run the pending calls: independent calls are in flight at the same time."""
     ctx = runtime.context
+    earlier = list(state.get("outcomes") or [])  # e.g. plan steps whose references failed
     calls = list(state.get("pending", []))
+    stop = ctx.stop_reason()
+    if stop:
+        skipped = [_outcome(c, time.time(), error=f"not run: {stop}") for c in calls]
+        return {"outcomes": earlier + skipped, "pending": [], "status": "cancelled", "failure": stop}
+    calls, denied = _approved(calls, ctx)
     in_flight: list[tuple[int, PendingCall, DeployedExpert, Any, list[str], float]] = []
     outcomes: list[Outcome | None] = [None] * len(calls)
     for i, call in enumerate(calls):
@@ -148,37 +188,18 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         except CallRejected as err:
             outcomes[i] = _outcome(call, started, error=str(err))
             continue
+        runtime.stream_writer(
+            {"tool": call["tool"], "arguments": call["arguments"], "plan_step": call.get("plan_step")}
+        )
         in_flight.append((i, call, expert, response, parents, started))
     for i, call, expert, response, parents, started in in_flight:
-        remaining = max(0.01, expert.timeout_s - (time.time() - started))
-        try:
-            envelope = response.result(timeout_s=remaining)
-        except TimeoutError:
-            response.cancel()
+        envelope, error = _wait(response, expert, started, ctx)
+        if envelope is None:
+            outcomes[i] = _outcome(call, started, parents=parents, error=error)
+        elif envelope.get("ok"):
+            outputs = _store_outputs(envelope["output"], ctx)
             outcomes[i] = _outcome(
-                call,
-                started,
-                parents=parents,
-                error=f"{expert.name} timed out after {expert.timeout_s:g} s; "
-                "try a smaller input or another expert",
-            )
-            continue
-        except Exception as err:  # replica died, Serve unavailable, …
-            outcomes[i] = _outcome(
-                call,
-                started,
-                parents=parents,
-                error=f"{expert.name} could not be reached: {type(err).__name__}: {err}",
-            )
-            continue
-        if envelope.get("ok"):
-            outcomes[i] = _outcome(
-                call,
-                started,
-                ok=True,
-                parents=parents,
-                replica=envelope.get("replica"),
-                output=_store_outputs(envelope["output"], ctx),
+                call, started, ok=True, parents=parents, replica=envelope.get("replica"), output=outputs
             )
         else:
             outcomes[i] = _outcome(
@@ -188,5 +209,11 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 replica=envelope.get("replica"),
                 error=envelope.get("error") or f"{expert.name} failed",
             )
-    earlier = list(state.get("outcomes") or [])  # e.g. plan steps whose references failed
-    return {"outcomes": earlier + [o for o in outcomes if o is not None], "pending": []}
+    update: dict[str, Any] = {
+        "outcomes": earlier + denied + [o for o in outcomes if o is not None],
+        "pending": [],
+    }
+    stop = ctx.stop_reason()
+    if stop:
+        update |= {"status": "cancelled", "failure": stop}
+    return update

@@ -14,6 +14,15 @@ def finish(state: AgentState) -> dict[str, Any]:
     """Close the run: an answered run keeps its answer; any other ends as a clear failure."""
     if state.get("status") == "answered" and state.get("answer"):
         return {"pending": [], "outcomes": []}
+    if state.get("status") == "cancelled":
+        reason = state.get("failure") or "the task was stopped"
+        note = f"The task was stopped before it finished ({reason}); what it produced so far is kept."
+        return {
+            "pending": [],
+            "outcomes": [],
+            "plan": None,
+            "transcript": [{"role": "user", "content": note}],
+        }
     reason = state.get("failure") or "the run ended without a final answer"
     return {
         "status": "failed",

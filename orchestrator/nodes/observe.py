@@ -107,6 +107,8 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     update: dict[str, Any] = {"artifacts": new, "steps": steps, "outcomes": [], "plan_results": plan_results}
     if lines:
         update["transcript"] = [{"role": "user", "content": "\n".join(lines)}]
+    if state.get("status", "running") != "running":  # cancelled while the calls ran
+        return update | {"plan": None}
     if state.get("plan"):
         merged = {**state.get("plan_results", {}), **plan_results}
         progress = plan_progress(state, merged, runtime.context)

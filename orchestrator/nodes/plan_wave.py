@@ -60,6 +60,9 @@ def resolve_references(value: Any, kind: str | None, results: dict[str, Any]) ->
 
 def plan_wave(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """The plan's next wave as pending calls; steps whose references fail are recorded as failed."""
+    stop = runtime.context.stop_reason()
+    if stop:
+        return {"pending": [], "status": "cancelled", "failure": stop}
     results = state.get("plan_results", {})
     done_ok = {int(k) for k, r in results.items() if r["ok"]}
     wave = [

@@ -40,6 +40,9 @@ def _record(state: AgentState, turn: int, started: float, **fields: Any) -> Step
 def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """One controller turn."""
     ctx = runtime.context
+    stop = ctx.stop_reason()
+    if stop:
+        return {"status": "cancelled", "failure": stop}
     turn = state.get("turn", 0) + 1
     started = time.time()
     messages: list[ChatMessage] = [{"role": "system", "content": ctx.system_prompt}]

@@ -1,0 +1,94 @@
+"""Drive one run of the graph and turn LangGraph's stream into typed events and a Result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from llm.base import ChatModel
+from orchestrator.artifacts import ArtifactStore
+from orchestrator.context import RunContext
+from orchestrator.events import (
+    AnswerEvent,
+    ApprovalRequested,
+    ErrorEvent,
+    PlanAccepted,
+    RunFinished,
+    ThoughtEvent,
+    ToolFinished,
+    ToolStarted,
+)
+from orchestrator.result import Result
+from orchestrator.state import AgentState
+
+__all__ = ["drive"]
+
+
+def _events_of(node: str, update: dict[str, Any]) -> Iterator[Any]:
+    if node == "think":
+        for step in update.get("steps", []):
+            if step["error"]:
+                yield ErrorEvent(message=step["error"], fatal=False)
+            elif update.get("plan"):
+                repairs = step["observation"].partition("; repaired: ")[2]
+                yield PlanAccepted(steps=update["plan"], repairs=[r for r in repairs.split("; ") if r])
+        if update.get("pending"):
+            calls = [{"tool": c["tool"], "arguments": c["arguments"]} for c in update["pending"]]
+            yield ThoughtEvent(
+                turn=update.get("turn", 0), text=update["pending"][0]["thought"], actions=calls
+            )
+    elif node == "observe":
+        for step in update.get("steps", []):
+            yield ToolFinished(
+                tool=step["tool"],
+                seconds=step["seconds"],
+                replica=step["replica"],
+                error=step["error"],
+                new_handles=step["new_handles"],
+                observation=step["observation"],
+            )
+
+
+def drive(
+    graph: CompiledStateGraph[AgentState, RunContext, AgentState, AgentState],
+    graph_input: Any,
+    thread: RunnableConfig,
+    context: RunContext,
+    *,
+    session: str,
+    store: ArtifactStore,
+    controller: ChatModel,
+    started: float,
+) -> Iterator[Any]:
+    """Run (or resume) the graph; yield events as nodes finish, then the run's Result."""
+    for mode, chunk in graph.stream(
+        graph_input, thread, context=context, stream_mode=["updates", "custom"], durability="sync"
+    ):
+        if mode == "custom":
+            yield ToolStarted.model_validate(chunk)
+            continue
+        assert isinstance(chunk, dict)
+        for node, update in chunk.items():
+            if node == "__interrupt__":
+                yield ApprovalRequested(session=session, calls=update[0].value["calls"])
+            elif isinstance(update, dict):
+                yield from _events_of(node, update)
+    snapshot = graph.get_state(thread)
+    result = Result.from_state(
+        snapshot.values,
+        session=session,
+        store=store,
+        controller=controller.label,
+        replay=controller.is_replay,
+        seconds=time.perf_counter() - started,
+        pending=bool(snapshot.interrupts),
+    )
+    if result.status == "answered" and result.answer:
+        yield AnswerEvent(text=result.answer)
+    elif result.status in ("failed", "cancelled"):
+        yield ErrorEvent(message=result.failure or result.status, fatal=True)
+    yield RunFinished(result=result)

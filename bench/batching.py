@@ -60,6 +60,7 @@ def main() -> None:
         Path(tempfile.mkdtemp(prefix="mmr-bench-detect-")), image_size=args.image_size
     )
     ray.init(
+        address="local",
         include_dashboard=False,
         log_to_driver=False,
         _temp_dir=tempfile.mkdtemp(prefix="mmr-ray-", dir="/tmp"),

@@ -1,16 +1,19 @@
-"""The ``reactor`` command: ``reactor demo`` and ``reactor run``."""
+"""The ``reactor`` command: demo, run, approve, serve, experts."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError, ReactorError
+from orchestrator.events import Event, ToolFinished
 from orchestrator.result import Result
 
 __all__ = ["main"]
@@ -75,6 +78,50 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _show(event: Event, out: TextIO = sys.stdout) -> None:
+    """One line per event, as it happens."""
+    if event.type == "start":
+        print(
+            f"session {event.session} · run {event.run_id}" + (" (resumed)" if event.resumed else ""),
+            file=out,
+        )
+    elif event.type == "thought":
+        print(f"• {event.text}", file=out)
+    elif event.type == "plan":
+        print(
+            f"• plan of {len(event.steps)} steps"
+            + (f" (repaired: {'; '.join(event.repairs)})" if event.repairs else ""),
+            file=out,
+        )
+    elif event.type == "tool_start":
+        print(f"  … {event.tool} {json.dumps(event.arguments)[:120]}", file=out)
+    elif event.type == "tool_end":
+        if event.error:
+            print(f"  ✗ {event.tool}: {event.error[:300]}", file=out)
+        else:
+            made = f" → {', '.join(event.new_handles)}" if event.new_handles else ""
+            print(f"  ✓ {event.tool} {event.seconds * 1000:.0f} ms{made}", file=out)
+    elif event.type == "approval":
+        calls = "; ".join(f"{c['tool']} {json.dumps(c['arguments'])}" for c in event.calls)
+        print(
+            f"  ? waiting for approval: {calls}\n    approve: reactor approve {event.session}"
+            f"   deny: reactor approve {event.session} --deny --reason '…'",
+            file=out,
+        )
+    elif event.type == "error":
+        print(("FAILED: " if event.fatal else "  ! ") + event.message, file=out)
+    elif event.type == "answer":
+        print(f"answer: {event.text}", file=out)
+    out.flush()
+
+
+def _finish(result: Result, out_dir: Path) -> int:
+    saved = result.save_artifacts(out_dir)
+    if saved:
+        print(f"artifacts written to {out_dir}/: " + ", ".join(p.name for p in saved))
+    return {"answered": 0, "pending": 3}.get(result.status, 1)
+
+
 def _run(args: argparse.Namespace) -> int:
     from orchestrator.sdk import Orchestrator
 
@@ -86,13 +133,43 @@ def _run(args: argparse.Namespace) -> int:
             "`reactor demo` runs offline with a replayed controller"
         )
     with Orchestrator.local(config) as orch:
-        result = orch.run(
-            args.task, images=args.image or None, session=args.session, max_steps=args.max_steps
+        events = orch.stream(
+            args.task,
+            images=args.image or None,
+            session=args.session,
+            max_steps=args.max_steps,
+            deadline_s=args.deadline,
         )
-        _print_result(result, Path(args.out))
-        if args.session is None:
-            print(f"session: {result.session}")
-    return 0 if result.ok else 1
+        result = None
+        for event in events:
+            _show(event)
+            if event.type == "end":
+                result = event.result
+        assert result is not None
+        return _finish(result, Path(args.out))
+
+
+def _approve(args: argparse.Namespace) -> int:
+    from orchestrator.sdk import Orchestrator
+
+    config = load_config(args.config)
+    with Orchestrator.local(config, deploy=not args.attach) as orch:
+        decide = orch.deny if args.deny else orch.approve
+        result = decide(args.session, reason=args.reason)
+        for step in result.steps:
+            if step.tool:
+                _show(
+                    ToolFinished(
+                        tool=step.tool,
+                        seconds=step.seconds,
+                        replica=step.replica,
+                        error=step.error,
+                        new_handles=step.new_handles,
+                        observation=step.observation,
+                    )
+                )
+        print(f"answer: {result.answer}" if result.ok else f"{result.status}: {result.failure or ''}")
+        return _finish(result, Path(args.out))
 
 
 def _cluster_config(args: argparse.Namespace):
@@ -160,7 +237,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=None)
     run.add_argument("--config", help="YAML config file")
     run.add_argument("--out", default="reactor-output", help="directory for output images")
+    run.add_argument(
+        "--deadline", type=float, default=None, help="stop issuing tool calls after this many seconds"
+    )
     run.set_defaults(func=_run)
+    approve = sub.add_parser(
+        "approve", help="approve (or --deny) the calls a pending run waits for, and continue it"
+    )
+    approve.add_argument("session", help="the session id the pending run printed")
+    approve.add_argument("--deny", action="store_true", help="deny instead of approve")
+    approve.add_argument("--reason", help="a reason the controller will read")
+    approve.add_argument("--config", help="YAML config file (the same data_dir as the run)")
+    approve.add_argument("--attach", action="store_true", help="use experts already deployed (reactor serve)")
+    approve.add_argument("--out", default="reactor-output", help="directory for output images")
+    approve.set_defaults(func=_approve)
     serve = sub.add_parser("serve", help="deploy the configured experts to a running Ray cluster and exit")
     serve.add_argument("--config", help="YAML config listing the experts (e.g. configs/cluster-experts.yaml)")
     serve.add_argument("--address", help="Ray address (default: RAY_ADDRESS or ray.address in the config)")

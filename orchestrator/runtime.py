@@ -48,7 +48,9 @@ class ExpertRuntime:
             if address:
                 kwargs["address"] = address
             else:
-                kwargs |= {"include_dashboard": False, "num_cpus": self.config.num_cpus}
+                # "local" always starts a private instance: a bare ray.init() would join any cluster
+                # it finds on this machine (another user's, a test's), which is never what we want.
+                kwargs |= {"address": "local", "include_dashboard": False, "num_cpus": self.config.num_cpus}
                 self._embedded = True
             try:
                 ray.init(**kwargs)

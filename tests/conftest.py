@@ -38,6 +38,7 @@ def ray_session() -> Iterator[None]:
 
     temp_dir = tempfile.mkdtemp(prefix="mmr-ray-", dir="/tmp")
     ray.init(
+        address="local",  # never join another cluster running on this machine
         num_cpus=8,
         include_dashboard=False,
         log_to_driver=False,

@@ -31,5 +31,6 @@ def test_experts_are_placed_by_node_resources(tmp_path):
     assert report["ok"], report["failure"]
     assert report["replicas"]["invert"].endswith("@" + report["node_a"])
     assert report["replicas"]["threshold"].endswith("@" + report["node_b"])
-    assert report["placement"] == {"invert": [report["node_a"]], "threshold": [report["node_b"]]}
+    assert report["placement"]["invert"] == [report["node_a"]]
+    assert report["placement"]["threshold"] == [report["node_b"]]
     assert {"image-1", "image-2", "mask-1"} <= set(report["artifacts"])

@@ -269,7 +269,10 @@ def controller_view(transcript: Sequence[Message], budget_tokens: int) -> list[M
     chat APIs reject, read ``(empty)``.
     """
     messages: list[Message] = [
-        {"role": m["role"], "content": m["content"] if m["content"].strip() else "(empty)"}
+        {
+            "role": m["role"],
+            "content": "(empty)" if not m["content"] or m["content"].isspace() else m["content"],
+        }
         for m in transcript
     ]
     if estimate_tokens(messages) <= budget_tokens:
@@ -278,16 +281,23 @@ def controller_view(transcript: Sequence[Message], budget_tokens: int) -> list[M
     current, earlier = runs[-1], runs[:-1]
     named: set[str] = set()
     lines = [_summarise(i + 1, run, named) for i, run in enumerate(earlier)]
-    kept = [[_compact_message(m, thorough=False) for m in run] for run in earlier]
     room = budget_tokens - estimate_tokens(current)
-    kept_tokens = sum(estimate_tokens(run) for run in kept)
-    line_chars = 0
-    for k in range(len(earlier)):  # summarise the oldest k runs (none at first), keep the rest whole
+    kept: dict[int, list[Message]] = {}  # the newest earlier runs that fit, shortened
+    kept_tokens, first_kept = 0, len(earlier)
+    while first_kept > 0:
+        run = [_compact_message(m, thorough=False) for m in earlier[first_kept - 1]]
+        if kept_tokens + estimate_tokens(run) > room:
+            break
+        first_kept -= 1
+        kept[first_kept] = run
+        kept_tokens += estimate_tokens(run)
+    line_chars = sum(len(line.full) + 1 for line in lines[:first_kept])
+    for k in range(first_kept, len(earlier)):  # summarise the oldest k runs, keep the others
         first, note = _header(k, len(earlier) - k)
         summary = _tokens(len(first) + len(note) + 1 + line_chars) if k else 0
         if kept_tokens + summary <= room:
             view = [_fit_summary(lines[:k], room - kept_tokens, len(earlier) - k)] if k else []
-            return view + [m for run in kept[k:] for m in run] + current
+            return view + [m for i in range(k, len(earlier)) for m in kept[i]] + current
         kept_tokens -= estimate_tokens(kept[k])
         line_chars += len(lines[k].full) + 1
     if not earlier:

@@ -1,0 +1,82 @@
+"""A 50-task session: every run works, the controller's view stays within budget, nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from llm.base import ChatMessage
+from llm.scripted import ScriptedChatModel
+from orchestrator.memory import SUMMARY_HEADER, estimate_tokens
+
+pytestmark = pytest.mark.ray
+
+RUNS = 50
+BUDGET = 1500
+SESSION = "long"
+
+
+def newest_input(messages: list[ChatMessage]) -> str:
+    """The newest input image in the task message's artifact table."""
+    task = next(m["content"] for m in reversed(messages) if m["content"].startswith("Task: "))
+    return re.findall(r"^- (image-\d+): image 8x6, input image$", task, re.MULTILINE)[-1]
+
+
+def invert_newest(messages: list[ChatMessage]) -> str:
+    arguments = json.dumps({"image": newest_input(messages)})
+    return f"Thought: invert the new image\nAction: invert\nAction Input: {arguments}"
+
+
+def script(i: int) -> ScriptedChatModel:
+    """Even runs invert a small image; odd runs call noop without images."""
+    if i % 2 == 0:
+        first = invert_newest
+    else:
+        first = f'Thought: check\nAction: noop\nAction Input: {{"payload": "run {i}"}}'
+    return ScriptedChatModel([first, f"Thought: done\nFinal Answer: run {i} finished; see its artifacts"])
+
+
+@pytest.fixture
+def small_budget(orch):
+    before = orch.config.context_budget_tokens
+    orch.config.context_budget_tokens = BUDGET
+    yield
+    orch.config.context_budget_tokens = before
+
+
+def test_fifty_tasks_in_one_session(orch, small_budget):
+    image = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(6, 8, 3)
+    controllers = []
+    for i in range(RUNS):
+        controller = script(i)
+        result = orch.run(
+            f"job {i}: " + ("invert this small image" if i % 2 == 0 else "check the expert is alive"),
+            images=[image] if i % 2 == 0 else None,
+            session=SESSION,
+            chat_model=controller,
+        )
+        assert result.ok, (i, result.failure)
+        assert controller.calls == 2
+        controllers.append(controller)
+    # The first run produced image-2 from image-1.
+    assert controllers[0].seen[1][-1]["content"].count('"handle": "image-2"') == 1
+
+    stored = orch.graph.get_state({"configurable": {"thread_id": SESSION}}).values["transcript"]
+    assert sum(m["content"].startswith("Task: ") for m in stored) == RUNS
+    assert estimate_tokens(stored) > 5 * BUDGET  # the memory keeps everything
+
+    for controller in controllers[-10:]:
+        for messages in controller.seen:
+            view = messages[1:]  # after the system prompt
+            assert estimate_tokens(view) <= BUDGET
+            assert view[0]["content"].startswith(SUMMARY_HEADER)
+    last = controllers[-1].seen[-1][1:]
+    summary, task = last[0]["content"], last[1]["content"]
+    assert task.startswith(f"Task: job {RUNS - 1}:")
+    for handle in ("image-1", "image-2"):
+        assert re.search(rf"\b{handle}\b", summary) and f"- {handle}: " in task
+    assert "Task 49 " in summary and "run 48 finished" in summary  # the newest earlier task in detail
+    assert last[-1]["content"].startswith('Observation: {"tool": "noop"')

@@ -10,12 +10,14 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
 from experts._loading import load_pretrained
-from experts.base import ExpertError
+from experts.base import Expert, ExpertError
 
 __all__ = [
     "MAX_SEED",
+    "DiffusionSettings",
     "SchedulerName",
     "check_multiple_of_8",
     "from_pil",
@@ -40,6 +42,16 @@ _SCHEDULERS = {
     "dpmsolver": "DPMSolverMultistepScheduler",
     "unipc": "UniPCMultistepScheduler",
 }
+
+
+class DiffusionSettings(Expert.Settings):
+    """Settings every diffusion expert shares: where it runs and whether the NSFW checker runs."""
+
+    safety_checker: bool = Field(
+        default=True, description="run the model's NSFW safety checker when the model directory has one"
+    )
+    device: str = Field(default="auto", description="auto (cuda when this replica has a GPU), cpu, cuda")
+    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu), float32, ...")
 
 
 def load_pipeline(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experts._diffusion import (
     MAX_SEED,
+    DiffusionSettings,
     SchedulerName,
     check_multiple_of_8,
     from_pil,
@@ -121,7 +122,7 @@ class ControlNetOutput(BaseModel):
     nsfw_blocked: bool = Field(description="true when the safety checker blocked the result (image is black)")
 
 
-class ControlNetSettings(Expert.Settings):
+class ControlNetSettings(DiffusionSettings):
     """Options for the ``options:`` of the controlnet entry in the config."""
 
     model: str = Field(
@@ -152,11 +153,6 @@ class ControlNetSettings(Expert.Settings):
         default=768, ge=64, le=2048, description="default output size fits this longer side"
     )
     scheduler: SchedulerName = Field(default="unipc", description="'model' keeps the pipeline's scheduler")
-    safety_checker: bool = Field(
-        default=True, description="run the model's NSFW safety checker when the model directory has one"
-    )
-    device: str = Field(default="auto", description="auto (cuda when this replica has a GPU), cpu, cuda")
-    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu), float32, ...")
 
 
 class ControlNet(Expert):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experts._diffusion import (
     MAX_SEED,
+    DiffusionSettings,
     check_multiple_of_8,
     from_pil,
     generator_for,
@@ -87,7 +88,7 @@ class GligenOutput(BaseModel):
     )
 
 
-class GligenSettings(Expert.Settings):
+class GligenSettings(DiffusionSettings):
     """Options for the ``options:`` of the gligen entry in the config (unknown keys are rejected)."""
 
     model: str = Field(
@@ -98,8 +99,6 @@ class GligenSettings(Expert.Settings):
         default="masterful/gligen-1-4-inpainting-text-box",
         description="GLIGEN text-box inpainting pipeline (loaded on first use): hub id or local directory",
     )
-    device: str = Field(default="auto", description="auto (cuda when the replica has a GPU), cpu or cuda")
-    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu) or a dtype")
     safety_checker: bool = Field(
         default=True,
         description="run the checkpoint's NSFW safety checker (if it has one); flagged images are black",

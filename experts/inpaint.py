@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experts._diffusion import (
     MAX_SEED,
+    DiffusionSettings,
     SchedulerName,
     from_pil,
     generator_for,
@@ -73,7 +74,7 @@ class InpaintOutput(BaseModel):
     )
 
 
-class InpaintSettings(Expert.Settings):
+class InpaintSettings(DiffusionSettings):
     """Options for the ``options:`` of the inpaint entry in the config."""
 
     model: str = Field(
@@ -91,11 +92,6 @@ class InpaintSettings(Expert.Settings):
         description="work at most this many pixels on the longer side (the result is resized back)",
     )
     scheduler: SchedulerName = Field(default="model", description="'model' keeps the pipeline's scheduler")
-    safety_checker: bool = Field(
-        default=True, description="run the model's NSFW safety checker when the model directory has one"
-    )
-    device: str = Field(default="auto", description="auto (cuda when this replica has a GPU), cpu, cuda")
-    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu), float32, ...")
 
 
 class Inpaint(Expert):

@@ -50,6 +50,11 @@ class ControllerConfig(BaseModel):
     max_tokens: int = Field(default=512, gt=0)
     timeout_s: float = Field(default=60.0, gt=0.0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    native_tools: bool = Field(
+        default=True,
+        description="call experts through the server's native tool calling (OpenAI `tools`) when it "
+        "accepts them; a server that rejects tools falls back to the text format for that run",
+    )
 
     # transformers
     device: str = Field(

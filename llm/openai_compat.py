@@ -1,21 +1,28 @@
 """Controller backend for any OpenAI-compatible ``/chat/completions`` endpoint.
 
-Works with vLLM, Ray Serve LLM, Ollama (``http://localhost:11434/v1``) and OpenAI itself.
+Works with vLLM, Ray Serve LLM, Ollama (``http://localhost:11434/v1``) and OpenAI itself. With
+``controller.native_tools`` (the default) it also calls tools natively through ``tools`` /
+``tool_calls``; vLLM needs ``--enable-auto-tool-choice --tool-call-parser ...`` for that, and a
+server that rejects tools raises :class:`~llm.base.ToolsUnsupported` so the caller can use text.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 
-from llm.base import ChatMessage, LLMError
+from llm.base import ChatMessage, ChatToolCall, LLMError, ToolCall, ToolChoice, ToolReply, ToolsUnsupported
 from llm.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ControllerConfig
 
 __all__ = ["OpenAICompatibleChatModel"]
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Statuses with which servers refuse a request's `tools`: vLLM without --enable-auto-tool-choice and
+# Ollama models without tool support (400), llama.cpp without --jinja (500), validation errors (422).
+_TOOLS_REFUSED_STATUSES = frozenset({400, 422, 500, 501})
 
 
 class OpenAICompatibleChatModel:
@@ -26,6 +33,7 @@ class OpenAICompatibleChatModel:
     """
 
     is_replay: bool = False
+    supports_tools: bool
 
     def __init__(
         self,
@@ -57,6 +65,7 @@ class OpenAICompatibleChatModel:
         self.label: str = f"openai-compatible {self.model} @ {self.base_url}"
         self.max_retries = max(0, max_retries)
         self.backoff_s = max(0.0, backoff_s)
+        self.supports_tools = config.native_tools
         headers = {"Content-Type": "application/json", **config.extra_headers}
         api_key = config.resolved_api_key()
         if api_key:
@@ -89,6 +98,30 @@ class OpenAICompatibleChatModel:
         response = self._post_with_retries(payload)
         return self._parse(response)
 
+    def complete_with_tools(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]], *, tool_choice: ToolChoice = "auto"
+    ) -> ToolReply:
+        """Send ``messages`` with ``tools`` (OpenAI function specs) and return the text and tool calls.
+
+        Raises :class:`ToolsUnsupported` when native tools are switched off or the server refuses
+        them, and :class:`LLMError` for every other failure.
+        """
+        if not self.supports_tools:
+            raise ToolsUnsupported(
+                f"native tool calling is switched off for {self.label} (controller.native_tools: false)"
+            )
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": [_wire_message(m) for m in messages],
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
+        if tools:  # OpenAI rejects an empty tools list
+            payload["tools"] = list(tools)
+            payload["tool_choice"] = tool_choice
+        response = self._post_with_retries(payload)
+        return self._parse_tool_reply(response)
+
     def _post_with_retries(self, payload: dict[str, Any]) -> httpx.Response:
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -118,10 +151,24 @@ class OpenAICompatibleChatModel:
             else:
                 if response.status_code < 400:
                     return response
+                if "tools" in payload:
+                    self._check_tools_accepted(response)
                 if response.status_code not in _RETRY_STATUSES or last_try:
                     raise self._status_error(response, attempt)
             time.sleep(self.backoff_s * (2 ** (attempt - 1)))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_tools_accepted(self, response: httpx.Response) -> None:
+        """Raise :class:`ToolsUnsupported` when an error response says the server refuses ``tools``."""
+        status = response.status_code
+        detail = _error_detail(response)
+        if status in _TOOLS_REFUSED_STATUSES and "tool" in detail.lower():
+            raise ToolsUnsupported(
+                f"controller LLM at {self.url} refused native tool calls (HTTP {status}: {detail}) -- "
+                "the controller falls back to the text format; to call tools natively, enable them on the "
+                "server (vLLM: --enable-auto-tool-choice --tool-call-parser <parser>; Ollama: a model with "
+                "tool support; llama.cpp: --jinja), or set controller.native_tools: false to skip the attempt"
+            )
 
     def _status_error(self, response: httpx.Response, attempts: int) -> LLMError:
         status = response.status_code
@@ -145,15 +192,56 @@ class OpenAICompatibleChatModel:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         return LLMError(f"controller LLM at {self.url} returned HTTP {status}{tries}: {detail} -- {remedy}")
 
-    def _parse(self, response: httpx.Response) -> str:
+    def _json(self, response: httpx.Response) -> Any:
         try:
-            body = response.json()
+            return response.json()
         except ValueError as exc:
             raise LLMError(
                 f"controller LLM at {self.url} returned a non-JSON body (HTTP {response.status_code}): "
                 f"{response.text[:200]!r} -- is base_url an OpenAI-compatible endpoint (usually ending "
                 "in /v1)?"
             ) from exc
+
+    def _parse_tool_reply(self, response: httpx.Response) -> ToolReply:
+        body = self._json(response)
+        try:
+            message = body["choices"][0]["message"]
+            content = message.get("content")
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMError(
+                f"controller LLM at {self.url} returned an unexpected body (no choices[0].message): "
+                f"{str(body)[:200]} -- is base_url an OpenAI-compatible chat endpoint?"
+            ) from exc
+        if content is not None and not isinstance(content, str):
+            raise LLMError(
+                f"controller LLM at {self.url} returned non-text content ({type(content).__name__}): "
+                "the controller needs a plain-text reply"
+            )
+        raw_calls = message.get("tool_calls")
+        if not raw_calls and isinstance(message.get("function_call"), dict):  # legacy single call
+            raw_calls = [{"function": message["function_call"]}]
+        if raw_calls is not None and not isinstance(raw_calls, list):
+            raise LLMError(
+                f"controller LLM at {self.url} returned tool_calls that are not a list: "
+                f"{str(raw_calls)[:200]}"
+            )
+        calls: list[ToolCall] = []
+        for index, raw in enumerate(raw_calls or []):
+            function = raw.get("function") if isinstance(raw, dict) else None
+            name = function.get("name") if isinstance(function, dict) else None
+            if not isinstance(function, dict) or not isinstance(name, str) or not name:
+                raise LLMError(
+                    f"controller LLM at {self.url} returned tool call #{index} without a function name: "
+                    f"{str(raw)[:200]} -- is the server's tool-call parser right for this model?"
+                )
+            call_id = raw.get("id")
+            if not isinstance(call_id, str) or not call_id or call_id in {c.id for c in calls}:
+                call_id = f"call_{index}" if not call_id else f"{call_id}_{index}"
+            calls.append(ToolCall(call_id, name, _decode_arguments(function.get("arguments"))))
+        return ToolReply(content or "", calls)
+
+    def _parse(self, response: httpx.Response) -> str:
+        body = self._json(response)
         try:
             content = body["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError) as exc:
@@ -184,3 +272,49 @@ def _error_detail(response: httpx.Response) -> str:
         if err is not None:
             return str(err)[:200]
     return str(body)[:200]
+
+
+def _decode_arguments(raw: Any) -> dict[str, Any] | str:
+    """A call's arguments as a dict; text that is not a JSON object is kept as it came."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    if isinstance(raw, dict):  # some servers send the object itself
+        return raw
+    if not isinstance(raw, str):
+        return json.dumps(raw)
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw
+    return value if isinstance(value, dict) else raw
+
+
+def _wire_call(call: ChatToolCall) -> dict[str, Any]:
+    """A tool call in OpenAI's wire format; arguments that were not a JSON object are sent as ``{}``.
+
+    Servers decode the arguments of earlier calls to render their chat template, and invalid JSON
+    there fails the whole request; the tool message that answers the call quotes the bad text.
+    """
+    arguments = call["arguments"]
+    if isinstance(arguments, str):
+        decoded = _decode_arguments(arguments)
+        text = arguments if isinstance(decoded, dict) and arguments.strip() else "{}"
+    else:
+        text = json.dumps(arguments, ensure_ascii=False)
+    return {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": text}}
+
+
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    """A chat message in OpenAI's wire format, with its tool calls or the id of the call it answers."""
+    wire: dict[str, Any] = {"role": message["role"], "content": message["content"]}
+    calls = message.get("tool_calls")
+    if calls:
+        wire["tool_calls"] = [_wire_call(c) for c in calls]
+        if not message["content"]:
+            wire["content"] = None  # what OpenAI itself sends for a reply that only calls tools
+    if message["role"] == "tool":
+        call_id = message.get("tool_call_id")
+        if not call_id:
+            raise LLMError("a tool message needs the tool_call_id of the call it answers (a caller bug)")
+        wire["tool_call_id"] = call_id
+    return wire

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.state import Message
+from orchestrator.tool_calling import to_text_messages
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -132,16 +133,21 @@ def _compact_observation(content: str) -> str:
 
 
 def _compact_message(message: Message, *, thorough: bool) -> Message:
-    """A message of an older exchange: long observations shortened; with ``thorough``, all long text."""
+    """A message of an older exchange: long observations shortened; with ``thorough``, all long text.
+
+    Native tool-calling keys (``tool_calls``, ``tool_call_id``) are kept as they are.
+    """
     content, role = message["content"], message["role"]
     if role == "user" and content.startswith("Observation"):
         content = _compact_observation(content)
+    elif role == "tool" and len(content) > LONG_OBSERVATION_CHARS:  # a native call's JSON observation
+        content = f"{_observation_gist(content)} [shortened]"
     if thorough and len(content) > LONG_MESSAGE_CHARS:
         if role == "assistant":
             calls = [ln.strip() for ln in content.split("\n") if _ACTION_LINE.match(ln)]
             content = "\n".join(_clip_keeping_handles(ln, 200) for ln in calls) or content
         content = _clip_keeping_handles(content, LONG_MESSAGE_CHARS)
-    return {"role": role, "content": content}
+    return {**message, "content": content}
 
 
 # -- runs and their summary lines ------------------------------------------------------------------------
@@ -260,6 +266,10 @@ def _compact_current(run: list[Message], allowance: int) -> list[Message]:
     return best
 
 
+def _as_text(run: list[Message]) -> list[Message]:
+    return [{"role": m["role"], "content": m["content"]} for m in to_text_messages(run)]
+
+
 def controller_view(transcript: Sequence[Message], budget_tokens: int) -> list[Message]:
     """The transcript as the controller sees it, within ``budget_tokens`` (see :func:`estimate_tokens`).
 
@@ -269,10 +279,7 @@ def controller_view(transcript: Sequence[Message], budget_tokens: int) -> list[M
     chat APIs reject, read ``(empty)``.
     """
     messages: list[Message] = [
-        {
-            "role": m["role"],
-            "content": "(empty)" if not m["content"] or m["content"].isspace() else m["content"],
-        }
+        {**m, "content": "(empty)"} if not m["content"].strip() and not m.get("tool_calls") else m
         for m in transcript
     ]
     if estimate_tokens(messages) <= budget_tokens:
@@ -280,7 +287,8 @@ def controller_view(transcript: Sequence[Message], budget_tokens: int) -> list[M
     runs = _split_runs(messages)
     current, earlier = runs[-1], runs[:-1]
     named: set[str] = set()
-    lines = [_summarise(i + 1, run, named) for i, run in enumerate(earlier)]
+    # native tool-calling turns are summarised in their text form (Action lines, Observations)
+    lines = [_summarise(i + 1, _as_text(run), named) for i, run in enumerate(earlier)]
     room = budget_tokens - estimate_tokens(current)
     kept: dict[int, list[Message]] = {}  # the newest earlier runs that fit, shortened
     kept_tokens, first_kept = 0, len(earlier)

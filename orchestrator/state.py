@@ -15,11 +15,20 @@ from orchestrator.artifacts import ArtifactRecord
 __all__ = ["AgentState", "Message", "Outcome", "PendingCall", "StepRecord", "merge_artifacts", "merge_dicts"]
 
 
-class Message(TypedDict):
-    """A transcript entry: the task (user), a controller turn (assistant) or an observation (user)."""
-
+class _MessageBase(TypedDict):
     role: str
     content: str
+
+
+class Message(_MessageBase, total=False):
+    """A transcript entry: the task (user), a controller turn (assistant) or an observation (user).
+
+    Native tool calling adds ``tool_calls`` to an assistant entry and answers each call with a
+    ``tool`` entry carrying its ``tool_call_id`` (see ``orchestrator/tool_calling.py``).
+    """
+
+    tool_calls: list[dict[str, Any]]
+    tool_call_id: str
 
 
 class PendingCall(TypedDict, total=False):
@@ -29,6 +38,7 @@ class PendingCall(TypedDict, total=False):
     arguments: dict[str, Any]
     thought: str
     plan_step: int
+    call_id: str
 
 
 class Outcome(TypedDict):

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from orchestrator.artifacts import ArtifactRecord, next_handle
 from orchestrator.context import RunContext
 from orchestrator.state import AgentState, Outcome, StepRecord
+from orchestrator.tool_calling import tool_entry
 
 __all__ = ["MAX_OBSERVATION_CHARS", "observe"]
 
@@ -64,6 +65,7 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     new: dict[str, ArtifactRecord] = {}
     steps: list[StepRecord] = []
     lines = []
+    answers: list[dict[str, Any]] = []  # native calls: one tool entry per call id
     plan_results: dict[str, Any] = {}
     outcomes = state.get("outcomes", [])
     first_index = len(state.get("steps", [])) + 1
@@ -76,7 +78,10 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         else:
             body = {"tool": call["tool"], "error": outcome["error"]}
         observation = render_observation(call["tool"], body)
-        lines.append(_observation_line(dict(call), observation, offset, len(outcomes)))
+        if call.get("call_id"):
+            answers.append(tool_entry(call["call_id"], observation))
+        else:
+            lines.append(_observation_line(dict(call), observation, offset, len(outcomes)))
         produced = [h for h in new if h not in before]
         if "plan_step" in call:
             kinds: dict[str, list[str]] = {}
@@ -105,8 +110,8 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             }
         )
     update: dict[str, Any] = {"artifacts": new, "steps": steps, "outcomes": [], "plan_results": plan_results}
-    if lines:
-        update["transcript"] = [{"role": "user", "content": "\n".join(lines)}]
+    if lines or answers:
+        update["transcript"] = answers + ([{"role": "user", "content": "\n".join(lines)}] if lines else [])
     if state.get("status", "running") != "running":  # cancelled while the calls ran
         return update | {"plan": None}
     if state.get("plan"):

@@ -7,12 +7,20 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from llm.base import ChatMessage, LLMError
+from llm.base import LLMError
 from orchestrator.context import RunContext
 from orchestrator.memory import controller_view
-from orchestrator.parser import ParseError, parse_turn
+from orchestrator.parser import ParseError
 from orchestrator.plan import PlanError, validate_plan, waves
 from orchestrator.state import AgentState, StepRecord
+from orchestrator.tool_calling import (
+    ask_controller,
+    assistant_entry,
+    call_results,
+    entry_text,
+    parse_reply,
+    pending_calls,
+)
 from prompts import render
 
 __all__ = ["think"]
@@ -45,13 +53,8 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {"status": "cancelled", "failure": stop}
     turn = state.get("turn", 0) + 1
     started = time.time()
-    messages: list[ChatMessage] = [{"role": "system", "content": ctx.system_prompt}]
-    messages += [
-        ChatMessage(role=m["role"], content=m["content"])  # type: ignore[typeddict-item]
-        for m in controller_view(state.get("transcript", []), ctx.context_budget_tokens)
-    ]
     try:
-        reply = ctx.llm.complete(messages, stop=["\nObservation:"])
+        reply = ask_controller(ctx, controller_view(state.get("transcript", []), ctx.context_budget_tokens))
     except LLMError as err:
         reason = f"the controller ({ctx.llm.label}) failed: {err}"
         return {
@@ -60,9 +63,9 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "failure": reason,
             "steps": [_record(state, turn, started, error=reason)],
         }
-    assistant = {"role": "assistant", "content": reply}
+    assistant = assistant_entry(reply)
     try:
-        parsed = parse_turn(reply)
+        parsed = parse_reply(reply)
         plan = (
             validate_plan(parsed.plan, ctx.catalogue, handles=set(state.get("artifacts", {})))
             if parsed.plan is not None
@@ -80,21 +83,19 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {
             "turn": turn,
             "parse_failures": 0,
-            "transcript": [assistant],
+            "transcript": [assistant, *call_results(assistant, summary)],
             "plan": plan.to_json(),
             "plan_results": None,
             "steps": [_record(state, turn, started, thought=parsed.thought, observation=summary)],
         }
     if parsed.actions:
-        pending = [
-            {"tool": a.tool, "arguments": a.arguments, "thought": parsed.thought} for a in parsed.actions
-        ]
+        pending = pending_calls(parsed)
         return {"turn": turn, "parse_failures": 0, "transcript": [assistant], "pending": pending}
     answer = (parsed.final_answer or "").strip()
     return {
         "turn": turn,
         "parse_failures": 0,
-        "transcript": [assistant],
+        "transcript": [assistant, *call_results(assistant, "The answer was given to the user.")],
         "answer": answer,
         "status": "answered",
         "steps": [_record(state, turn, started, thought=parsed.thought, observation=answer)],
@@ -106,7 +107,7 @@ def _reject(
     ctx: RunContext,
     turn: int,
     started: float,
-    assistant: dict[str, str],
+    assistant: dict[str, Any],
     error: str,
     problem: str,
 ) -> dict[str, Any]:
@@ -116,7 +117,7 @@ def _reject(
     update: dict[str, Any] = {
         "turn": turn,
         "parse_failures": failures,
-        "steps": [_record(state, turn, started, error=error, observation=assistant["content"][:2000])],
+        "steps": [_record(state, turn, started, error=error, observation=entry_text(assistant)[:2000])],
     }
     if retries_left <= 0 or turn >= ctx.max_steps:
         update |= {
@@ -128,5 +129,6 @@ def _reject(
         }
     else:
         correction = render("correction", problem=problem, retries_left=retries_left)
-        update["transcript"] = [assistant, {"role": "user", "content": correction}]
+        answers = call_results(assistant, correction) or [{"role": "user", "content": correction}]
+        update["transcript"] = [assistant, *answers]
     return update

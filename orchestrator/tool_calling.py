@@ -1,0 +1,441 @@
+"""Native tool calling: the same experts and observations as the text format, via ``tools``/``tool_calls``.
+
+Transcript entries stay plain JSON: a native turn's assistant entry carries ``tool_calls``
+(``[{"id", "name", "arguments"}]``) and each call is answered by one ``{"role": "tool",
+"tool_call_id", "content"}`` entry. :func:`to_chat_messages` rebuilds the next request from them;
+:func:`to_text_messages` renders the same transcript for a text-mode controller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from experts.base import Expert
+from llm.base import ChatMessage, ChatToolCall, ToolReply, ToolsUnsupported, supports_native_tools
+from orchestrator.catalogue import ExpertCatalogue
+from orchestrator.context import RunContext
+from orchestrator.parser import Action, ParsedTurn, ParseError, parse_turn
+
+__all__ = [
+    "FINAL_ANSWER",
+    "NATIVE_OFF",
+    "PLAN",
+    "ToolAction",
+    "ask_controller",
+    "assistant_entry",
+    "call_results",
+    "entry_text",
+    "inline_schema",
+    "parse_reply",
+    "parse_tool_reply",
+    "pending_calls",
+    "to_chat_messages",
+    "to_text_messages",
+    "tool_entry",
+    "tool_specs",
+]
+
+log = logging.getLogger(__name__)
+
+FINAL_ANSWER = "final_answer"
+PLAN = "plan"
+NATIVE_OFF = "native_tools_off"
+"""``RunContext.extra`` key set (to the reason) once the backend refused tools: text mode from then on."""
+
+NATIVE_HELP = (
+    "Call the experts as functions, with arguments that are a JSON object matching the function's "
+    'parameters (e.g. crop with {"image": "image-1", "box": [0, 0, 32, 32]}); call final_answer with '
+    '{"answer": "..."} when you can answer.'
+)
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TEXT_LABELS = re.compile(r"^[ \t>#*_-]*(thought|action|final[ _]?answer|plan)[ \t*_]*:", re.I | re.M)
+_THOUGHT_LABEL = re.compile(r"^[ \t>#*_-]*thought[ \t*_]*:[ \t]*", re.I)
+_DATA_KEYWORDS = frozenset({"default", "enum", "const", "examples", "example"})
+_SPEC_CACHE: dict[tuple[str, type[Expert]], str] = {}
+_UNANSWERED = {FINAL_ANSWER: "The final answer was given to the user.", PLAN: "(the plan was not run)"}
+
+
+@dataclass(frozen=True)
+class ToolAction(Action):
+    """An action that came from a native tool call; its observation answers ``call_id``."""
+
+    call_id: str = ""
+
+
+# -- function specs ---------------------------------------------------------------------------------
+def inline_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` with every ``$ref`` into ``$defs`` inlined, titles and null defaults dropped.
+
+    Raises ValueError for a reference that cannot be resolved or that refers to itself.
+    """
+    definitions = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, seen) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        if "$ref" in node:
+            ref = str(node["$ref"])
+            name = ref.rsplit("/", 1)[-1]
+            if not ref.startswith(("#/$defs/", "#/definitions/")) or name not in definitions:
+                raise ValueError(f"cannot inline schema reference {ref!r}: only local $defs are supported")
+            if name in seen:
+                raise ValueError(f"schema reference {ref!r} is recursive; it cannot be inlined")
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            return walk({**definitions[name], **siblings}, (*seen, name))
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in ("$defs", "definitions", "title"):
+                continue
+            if key == "properties" and isinstance(value, Mapping):
+                out[key] = {name: walk(sub, seen) for name, sub in value.items()}
+            elif key in _DATA_KEYWORDS:
+                if not (key == "default" and value is None):
+                    out[key] = value
+            else:
+                out[key] = walk(value, seen)
+        return out
+
+    inlined = walk(schema, ())
+    inlined.setdefault("type", "object")
+    inlined.setdefault("properties", {})
+    return cast(dict[str, Any], inlined)
+
+
+def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    function = {"name": name, "description": description, "parameters": parameters}
+    return {"type": "function", "function": function}
+
+
+def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def _final_answer_spec() -> dict[str, Any]:
+    answer = {"type": "string", "description": "the answer for the user"}
+    description = (
+        "Finish the task: give the answer for the user, naming the handles of images or masks that show "
+        "the result. Call it alone, once you have every observation you need."
+    )
+    return _function(FINAL_ANSWER, description, _object(["answer"], answer=answer))
+
+
+def _plan_spec(expert_names: list[str]) -> dict[str, Any]:
+    arguments = "the expert's arguments; '<step-k>' stands for step k's output (its new image or mask "
+    arguments += "handle), '<step-k>.field' for a field of that output"
+    step = _object(
+        ["id", "tool", "arguments"],
+        id={"type": "integer", "description": "the step's number"},
+        tool={"type": "string", "enum": expert_names, "description": "the expert to call"},
+        arguments={"type": "object", "description": arguments},
+        dependencies={"type": "array", "items": {"type": "integer"}, "description": "ids of steps it uses"},
+    )
+    description = (
+        "Run several expert calls as one plan, when the whole sequence is known in advance. Steps whose "
+        "dependencies are done run at the same time; you then get one observation per step."
+    )
+    steps = {"type": "array", "minItems": 1, "items": step}
+    return _function(PLAN, description, _object(["steps"], steps=steps))
+
+
+def tool_specs(catalogue: ExpertCatalogue, *, plan: bool = True) -> list[dict[str, Any]]:
+    """One OpenAI function spec per deployed expert, then ``final_answer`` (and ``plan``).
+
+    Raises ValueError for an expert whose name cannot be a function name or is reserved.
+    """
+    specs = []
+    names = catalogue.names()
+    for name in names:
+        expert = catalogue.get(name)
+        assert expert is not None
+        if not _FUNCTION_NAME.fullmatch(name) or name in (FINAL_ANSWER, PLAN):
+            raise ValueError(
+                f"expert name {name!r} cannot be a tool function: use 1-64 letters, digits, '_' or '-', "
+                f"and not {FINAL_ANSWER!r} or {PLAN!r}; rename the expert in the config"
+            )
+        specs.append(_expert_spec(name, expert.expert_cls))
+    specs.append(_final_answer_spec())
+    if plan:
+        specs.append(_plan_spec(names))
+    return specs
+
+
+def _expert_spec(name: str, expert_cls: type[Expert]) -> dict[str, Any]:
+    """An expert's function spec, a fresh copy (its schema is generated once: ~1 ms per expert)."""
+    key = (name, expert_cls)
+    if key not in _SPEC_CACHE:
+        try:
+            parameters = inline_schema(expert_cls.argument_schema())
+        except ValueError as err:
+            raise ValueError(f"expert {name!r}: {err}") from None
+        _SPEC_CACHE[key] = json.dumps(_function(name, expert_cls.description.strip(), parameters))
+    return cast(dict[str, Any], json.loads(_SPEC_CACHE[key]))
+
+
+# -- parsing a tool reply ---------------------------------------------------------------------------
+def _fail(problem: str) -> ParseError:
+    return ParseError(f"{problem}\n{NATIVE_HELP}")
+
+
+def _function_name(raw: str, repairs: list[str]) -> str:
+    name = raw.strip().removeprefix("functions.").lower()
+    if name != raw:
+        repairs.append(f"read function name {raw!r} as {name!r}")
+    return name
+
+
+def _call_arguments(arguments: dict[str, Any] | str, name: str, repairs: list[str]) -> dict[str, Any]:
+    """The call's arguments as a dict; ParseError (quoting the text) when they are not a JSON object."""
+    if isinstance(arguments, dict):
+        return arguments
+    text = arguments.strip()
+    shown = text if len(text) <= 200 else text[:200] + "..."
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        pos = getattr(err, "pos", 0)
+        why = "it is cut off" if pos >= len(text) - 1 else getattr(err, "msg", "it is nested too deeply")
+        raise _fail(
+            f"The arguments of your {name!r} call are not valid JSON ({why}): {shown!r}. Call it again."
+        ) from None
+    if isinstance(value, str):
+        try:
+            inner = json.loads(value)
+        except (ValueError, RecursionError):
+            inner = None
+        if isinstance(inner, dict):
+            repairs.append(f"decoded the {name!r} arguments, which were JSON-encoded twice")
+            return inner
+    if isinstance(value, dict):
+        return value
+    raise _fail(
+        f"The arguments of your {name!r} call must be a JSON object of named arguments, "
+        f"not a {type(value).__name__}: {shown!r}."
+    )
+
+
+def _answer(arguments: dict[str, Any], repairs: list[str]) -> str:
+    value = arguments.get("answer")
+    if value is None and len(arguments) == 1:
+        key, value = next(iter(arguments.items()))
+        repairs.append(f"read final_answer's {key!r} argument as the answer")
+    if value is not None and not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+        repairs.append("wrote a non-text answer as JSON")
+    if not value or not value.strip():
+        raise _fail('Your final_answer call has no answer; call it with {"answer": "<the answer>"}.')
+    return value.strip()
+
+
+def _parse_content(content: str) -> ParsedTurn:
+    """A reply without tool calls: the answer, or a turn written in the text format."""
+    if not content:
+        raise _fail("Your reply was empty.")
+    if not _TEXT_LABELS.search(content):
+        return ParsedTurn("", [], content)
+    try:
+        parsed = parse_turn(content)
+    except ParseError as err:
+        raise ParseError(f"{err}\nOr, instead: {NATIVE_HELP}") from None
+    repairs = [*parsed.repairs, "read a text-format turn from the reply text (it made no function call)"]
+    return ParsedTurn(parsed.thought, parsed.actions, parsed.final_answer, repairs, parsed.plan)
+
+
+def parse_tool_reply(reply: ToolReply) -> ParsedTurn:
+    """The controller turn in a native tool reply.
+
+    Expert calls become :class:`ToolAction` s (they win over ``final_answer`` and ``plan`` calls in the
+    same reply, as in the text format); a ``plan`` call becomes the plan's JSON text; a
+    ``final_answer`` call, or plain text with no call, the final answer. Raises :class:`ParseError`
+    with a corrective message when a call's arguments are not a JSON object or the reply is empty.
+    """
+    content = reply.content.replace("\r\n", "\n").strip()
+    if not reply.tool_calls:
+        return _parse_content(content)
+    repairs: list[str] = []
+    thought = _THOUGHT_LABEL.sub("", content, count=1).strip()
+    actions: list[Action] = []
+    finals: list[str] = []
+    plans: list[str] = []
+    for call in reply.tool_calls:
+        name = _function_name(call.name, repairs)
+        arguments = _call_arguments(call.arguments, name, repairs)
+        if name == FINAL_ANSWER:
+            finals.append(_answer(arguments, repairs))
+        elif name == PLAN:
+            # validate_plan also reads other shapes ({"plan": [...]}, one step) or says what is wrong
+            plans.append(json.dumps(arguments.get("steps", arguments), ensure_ascii=False))
+        else:
+            actions.append(ToolAction(name, arguments, call.id))
+    if actions:
+        dropped = [n for n, found in ((FINAL_ANSWER, finals), (PLAN, plans)) if found]
+        if dropped:
+            repairs.append(f"ignored the {' and '.join(dropped)} call(s): the reply also calls experts")
+        return ParsedTurn(thought, actions, None, list(dict.fromkeys(repairs)))
+    if plans and finals:
+        repairs.append("ignored the final_answer call: the reply also has a plan")
+    if len(plans or finals) > 1:
+        repairs.append(f"used the first of several {PLAN if plans else FINAL_ANSWER} calls")
+    repairs = list(dict.fromkeys(repairs))
+    if plans:
+        return ParsedTurn(thought, [], None, repairs, plan=plans[0])
+    return ParsedTurn(thought, [], finals[0], repairs)
+
+
+def parse_reply(reply: str | ToolReply) -> ParsedTurn:
+    """Parse a text reply (:func:`~orchestrator.parser.parse_turn`) or a native tool reply."""
+    return parse_turn(reply) if isinstance(reply, str) else parse_tool_reply(reply)
+
+
+def pending_calls(parsed: ParsedTurn) -> list[dict[str, Any]]:
+    """The turn's actions as pending calls for the act node; native ones keep their ``call_id``."""
+    return [
+        {"tool": a.tool, "arguments": a.arguments, "thought": parsed.thought}
+        | ({"call_id": a.call_id} if isinstance(a, ToolAction) and a.call_id else {})
+        for a in parsed.actions
+    ]
+
+
+# -- transcript entries -----------------------------------------------------------------------------
+def assistant_entry(reply: str | ToolReply) -> dict[str, Any]:
+    """The transcript entry of a controller reply; a native one keeps its tool calls (plain JSON)."""
+    if isinstance(reply, str):
+        return {"role": "assistant", "content": reply}
+    entry: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if reply.tool_calls:
+        entry["tool_calls"] = [dict(call.to_dict()) for call in reply.tool_calls]
+    return entry
+
+
+def tool_entry(call_id: str, content: str) -> dict[str, Any]:
+    """The transcript entry answering one native call: its observation (or a correction)."""
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+def call_results(assistant: Mapping[str, Any], content: str) -> list[dict[str, Any]]:
+    """One tool entry with ``content`` per call of a native assistant entry; [] for a text entry."""
+    return [tool_entry(call["id"], content) for call in assistant.get("tool_calls") or []]
+
+
+def _calls(entry: Mapping[str, Any]) -> list[ChatToolCall]:
+    calls = entry.get("tool_calls") if entry.get("role") == "assistant" else None
+    return [
+        {"id": str(c["id"]), "name": str(c["name"]), "arguments": c["arguments"]}
+        for c in calls or []
+        if isinstance(c, Mapping)
+    ]
+
+
+def to_chat_messages(transcript: Iterable[Mapping[str, Any]]) -> list[ChatMessage]:
+    """The transcript as chat messages for a native tool-calling request.
+
+    Native turns become an assistant message with ``tool_calls`` followed by one ``tool`` message
+    per call id. A call with no recorded result (a dropped call, a run that ended early) is answered
+    with a short note; a tool entry whose call is not the open one becomes a user observation.
+    """
+    messages: list[ChatMessage] = []
+    open_calls: dict[str, str] = {}
+
+    def close() -> None:
+        for call_id, name in open_calls.items():
+            note = _UNANSWERED.get(name, "(no result: this call was not run)")
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": note})
+        open_calls.clear()
+
+    for entry in transcript:
+        role, content = entry.get("role"), str(entry.get("content") or "")
+        if role == "tool":
+            call_id = entry.get("tool_call_id")
+            if isinstance(call_id, str) and call_id in open_calls:
+                del open_calls[call_id]
+                messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
+            else:
+                close()
+                messages.append({"role": "user", "content": _as_observation(content)})
+            continue
+        close()
+        calls = _calls(entry)
+        if calls:
+            messages.append({"role": "assistant", "content": content, "tool_calls": calls})
+            open_calls.update((call["id"], call["name"]) for call in calls)
+        else:
+            messages.append(cast(ChatMessage, {"role": role, "content": content}))
+    close()
+    return messages
+
+
+def _as_observation(content: str) -> str:
+    return content if content.startswith("Observation") else f"Observation: {content}"
+
+
+def entry_text(entry: Mapping[str, Any]) -> str:
+    """A transcript entry as text: a native turn is written in the text format (Thought / Action ...)."""
+    content = str(entry.get("content") or "")
+    calls = _calls(entry)
+    if not calls:
+        return content
+    parts = []
+    if content.strip():
+        parts.append(content.strip() if _TEXT_LABELS.match(content) else f"Thought: {content.strip()}")
+    for call in calls:
+        arguments = call["arguments"]
+        if call["name"] == FINAL_ANSWER and isinstance(arguments, dict) and "answer" in arguments:
+            parts.append(f"Final Answer: {arguments['answer']}")
+        elif call["name"] == PLAN and isinstance(arguments, dict):
+            parts.append("Plan:\n" + json.dumps(arguments.get("steps", arguments), ensure_ascii=False))
+        else:
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+            parts.append(f"Action: {call['name']}\nAction Input: {text}")
+    return "\n".join(parts)
+
+
+def to_text_messages(transcript: Iterable[Mapping[str, Any]]) -> list[ChatMessage]:
+    """The transcript as plain role/content messages for a text-mode controller.
+
+    Native turns are written in the text format and the tool entries that follow one become a
+    single user message of numbered observations, as the text-mode observe node writes them.
+    """
+    messages: list[ChatMessage] = []
+    observations: list[str] = []
+
+    def flush() -> None:
+        if len(observations) == 1:
+            messages.append({"role": "user", "content": _as_observation(observations[0])})
+        elif observations:
+            lines = [f"Observation {i}: {text}" for i, text in enumerate(observations, 1)]
+            messages.append({"role": "user", "content": "\n".join(lines)})
+        observations.clear()
+
+    for entry in transcript:
+        if entry.get("role") == "tool":
+            observations.append(str(entry.get("content") or ""))
+            continue
+        flush()
+        messages.append(cast(ChatMessage, {"role": entry.get("role"), "content": entry_text(entry)}))
+    flush()
+    return messages
+
+
+# -- one controller request -------------------------------------------------------------------------
+def ask_controller(ctx: RunContext, transcript: Iterable[Mapping[str, Any]]) -> str | ToolReply:
+    """Ask the controller for its next turn: native tool calling when the model supports it, else text.
+
+    A model that refuses tools (:class:`~llm.base.ToolsUnsupported`) is asked in the text format, and
+    for the rest of the run (``ctx.extra[NATIVE_OFF]`` holds the reason). Other ``LLMError`` s propagate.
+    """
+    entries = list(transcript)
+    system: ChatMessage = {"role": "system", "content": ctx.system_prompt}
+    model = ctx.llm
+    if supports_native_tools(model) and not ctx.extra.get(NATIVE_OFF):
+        try:
+            return model.complete_with_tools([system, *to_chat_messages(entries)], tool_specs(ctx.catalogue))
+        except ToolsUnsupported as err:
+            ctx.extra[NATIVE_OFF] = str(err) or "the controller refused native tool calls"
+            log.warning("native tool calling is off for this run: %s", err)
+    return model.complete([system, *to_text_messages(entries)], stop=["\nObservation:"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.state import Message
-from orchestrator.tool_calling import to_text_messages
+from orchestrator.transcript import to_text_messages
 
 __all__ = [
     "CHARS_PER_TOKEN",

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from experts.base import Expert
-from llm.base import ChatMessage, ChatToolCall, ToolReply, ToolsUnsupported, supports_native_tools
+from llm.base import ChatMessage, ToolReply, ToolsUnsupported, supports_native_tools
 from orchestrator.catalogue import ExpertCatalogue
 from orchestrator.context import RunContext
 from orchestrator.parser import Action, ParsedTurn, ParseError, parse_turn
+from orchestrator.transcript import FINAL_ANSWER, PLAN, to_chat_messages, to_text_messages
 
 __all__ = [
     "FINAL_ANSWER",
@@ -27,23 +28,15 @@ __all__ = [
     "PLAN",
     "ToolAction",
     "ask_controller",
-    "assistant_entry",
-    "call_results",
-    "entry_text",
     "inline_schema",
     "parse_reply",
     "parse_tool_reply",
     "pending_calls",
-    "to_chat_messages",
-    "to_text_messages",
-    "tool_entry",
     "tool_specs",
 ]
 
 log = logging.getLogger(__name__)
 
-FINAL_ANSWER = "final_answer"
-PLAN = "plan"
 NATIVE_OFF = "native_tools_off"
 """``RunContext.extra`` key set (to the reason) once the backend refused tools: text mode from then on."""
 
@@ -57,7 +50,6 @@ _TEXT_LABELS = re.compile(r"^[ \t>#*_-]*(thought|action|final[ _]?answer|plan)[ 
 _THOUGHT_LABEL = re.compile(r"^[ \t>#*_-]*thought[ \t*_]*:[ \t]*", re.I)
 _DATA_KEYWORDS = frozenset({"default", "enum", "const", "examples", "example"})
 _SPEC_CACHE: dict[tuple[str, type[Expert]], str] = {}
-_UNANSWERED = {FINAL_ANSWER: "The final answer was given to the user.", PLAN: "(the plan was not run)"}
 
 
 @dataclass(frozen=True)
@@ -300,126 +292,6 @@ def pending_calls(parsed: ParsedTurn) -> list[dict[str, Any]]:
         | ({"call_id": a.call_id} if isinstance(a, ToolAction) and a.call_id else {})
         for a in parsed.actions
     ]
-
-
-# -- transcript entries -----------------------------------------------------------------------------
-def assistant_entry(reply: str | ToolReply) -> dict[str, Any]:
-    """The transcript entry of a controller reply; a native one keeps its tool calls (plain JSON)."""
-    if isinstance(reply, str):
-        return {"role": "assistant", "content": reply}
-    entry: dict[str, Any] = {"role": "assistant", "content": reply.content}
-    if reply.tool_calls:
-        entry["tool_calls"] = [dict(call.to_dict()) for call in reply.tool_calls]
-    return entry
-
-
-def tool_entry(call_id: str, content: str) -> dict[str, Any]:
-    """The transcript entry answering one native call: its observation (or a correction)."""
-    return {"role": "tool", "tool_call_id": call_id, "content": content}
-
-
-def call_results(assistant: Mapping[str, Any], content: str) -> list[dict[str, Any]]:
-    """One tool entry with ``content`` per call of a native assistant entry; [] for a text entry."""
-    return [tool_entry(call["id"], content) for call in assistant.get("tool_calls") or []]
-
-
-def _calls(entry: Mapping[str, Any]) -> list[ChatToolCall]:
-    calls = entry.get("tool_calls") if entry.get("role") == "assistant" else None
-    return [
-        {"id": str(c["id"]), "name": str(c["name"]), "arguments": c["arguments"]}
-        for c in calls or []
-        if isinstance(c, Mapping)
-    ]
-
-
-def to_chat_messages(transcript: Iterable[Mapping[str, Any]]) -> list[ChatMessage]:
-    """The transcript as chat messages for a native tool-calling request.
-
-    Native turns become an assistant message with ``tool_calls`` followed by one ``tool`` message
-    per call id. A call with no recorded result (a dropped call, a run that ended early) is answered
-    with a short note; a tool entry whose call is not the open one becomes a user observation.
-    """
-    messages: list[ChatMessage] = []
-    open_calls: dict[str, str] = {}
-
-    def close() -> None:
-        for call_id, name in open_calls.items():
-            note = _UNANSWERED.get(name, "(no result: this call was not run)")
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": note})
-        open_calls.clear()
-
-    for entry in transcript:
-        role, content = entry.get("role"), str(entry.get("content") or "")
-        if role == "tool":
-            call_id = entry.get("tool_call_id")
-            if isinstance(call_id, str) and call_id in open_calls:
-                del open_calls[call_id]
-                messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
-            else:
-                close()
-                messages.append({"role": "user", "content": _as_observation(content)})
-            continue
-        close()
-        calls = _calls(entry)
-        if calls:
-            messages.append({"role": "assistant", "content": content, "tool_calls": calls})
-            open_calls.update((call["id"], call["name"]) for call in calls)
-        else:
-            messages.append(cast(ChatMessage, {"role": role, "content": content}))
-    close()
-    return messages
-
-
-def _as_observation(content: str) -> str:
-    return content if content.startswith("Observation") else f"Observation: {content}"
-
-
-def entry_text(entry: Mapping[str, Any]) -> str:
-    """A transcript entry as text: a native turn is written in the text format (Thought / Action ...)."""
-    content = str(entry.get("content") or "")
-    calls = _calls(entry)
-    if not calls:
-        return content
-    parts = []
-    if content.strip():
-        parts.append(content.strip() if _TEXT_LABELS.match(content) else f"Thought: {content.strip()}")
-    for call in calls:
-        arguments = call["arguments"]
-        if call["name"] == FINAL_ANSWER and isinstance(arguments, dict) and "answer" in arguments:
-            parts.append(f"Final Answer: {arguments['answer']}")
-        elif call["name"] == PLAN and isinstance(arguments, dict):
-            parts.append("Plan:\n" + json.dumps(arguments.get("steps", arguments), ensure_ascii=False))
-        else:
-            text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-            parts.append(f"Action: {call['name']}\nAction Input: {text}")
-    return "\n".join(parts)
-
-
-def to_text_messages(transcript: Iterable[Mapping[str, Any]]) -> list[ChatMessage]:
-    """The transcript as plain role/content messages for a text-mode controller.
-
-    Native turns are written in the text format and the tool entries that follow one become a
-    single user message of numbered observations, as the text-mode observe node writes them.
-    """
-    messages: list[ChatMessage] = []
-    observations: list[str] = []
-
-    def flush() -> None:
-        if len(observations) == 1:
-            messages.append({"role": "user", "content": _as_observation(observations[0])})
-        elif observations:
-            lines = [f"Observation {i}: {text}" for i, text in enumerate(observations, 1)]
-            messages.append({"role": "user", "content": "\n".join(lines)})
-        observations.clear()
-
-    for entry in transcript:
-        if entry.get("role") == "tool":
-            observations.append(str(entry.get("content") or ""))
-            continue
-        flush()
-        messages.append(cast(ChatMessage, {"role": entry.get("role"), "content": entry_text(entry)}))
-    flush()
-    return messages
 
 
 # -- one controller request -------------------------------------------------------------------------

@@ -20,15 +20,17 @@ from orchestrator.tool_calling import (
     NATIVE_OFF,
     ToolAction,
     ask_controller,
+    parse_tool_reply,
+    pending_calls,
+    tool_specs,
+)
+from orchestrator.transcript import (
     assistant_entry,
     call_results,
     entry_text,
-    parse_tool_reply,
-    pending_calls,
     to_chat_messages,
     to_text_messages,
     tool_entry,
-    tool_specs,
 )
 
 LIGHT_EXPERTS = ["ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny"]

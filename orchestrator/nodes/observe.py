@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from orchestrator.artifacts import ArtifactRecord, next_handle
 from orchestrator.context import RunContext
 from orchestrator.state import AgentState, Outcome, StepRecord
-from orchestrator.tool_calling import tool_entry
+from orchestrator.transcript import tool_entry
 
 __all__ = ["MAX_OBSERVATION_CHARS", "observe"]
 

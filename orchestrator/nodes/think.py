@@ -13,14 +13,8 @@ from orchestrator.memory import controller_view
 from orchestrator.parser import ParseError
 from orchestrator.plan import PlanError, validate_plan, waves
 from orchestrator.state import AgentState, StepRecord
-from orchestrator.tool_calling import (
-    ask_controller,
-    assistant_entry,
-    call_results,
-    entry_text,
-    parse_reply,
-    pending_calls,
-)
+from orchestrator.tool_calling import ask_controller, parse_reply, pending_calls
+from orchestrator.transcript import assistant_entry, call_results, entry_text
 from prompts import render
 
 __all__ = ["think"]

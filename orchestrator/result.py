@@ -43,12 +43,25 @@ class ArtifactInfo(BaseModel):
     producer_step: int
     producer: str
     parents: list[str]
-    path: Path
+    path: Path | None
+    """Where the bytes are on local disk; None when the store is an object store (see ``url``)."""
+    url: str = ""
+    """The artifact's URL: ``file://…`` for a local store, else the store's URL (``s3://…``)."""
+
+    @classmethod
+    def from_record(cls, record: ArtifactRecord, store: ArtifactStore) -> ArtifactInfo:
+        """The public view of a session's artifact record, located in ``store``."""
+        path = store.path_of(record) if store.is_local else None
+        return cls.model_validate({**record, "path": path, "url": store.url_of(record)})
+
+    def _store(self) -> ArtifactStore:
+        if self.path is not None:
+            return ArtifactStore(self.path.parents[1])
+        return ArtifactStore(self.url.rsplit("/", 2)[0])
 
     def load(self) -> Any:
         """The value: RGB uint8 array (image), bool array (mask), list of boxes, or text."""
-        store = ArtifactStore(self.path.parents[1])
-        return store.load(self._record())
+        return self._store().load(self._record())
 
     def _record(self) -> ArtifactRecord:
         return {
@@ -59,14 +72,20 @@ class ArtifactInfo(BaseModel):
             "producer_step": self.producer_step,
             "producer": self.producer,
             "parents": self.parents,
-            "uri": f"{self.path.parent.name}/{self.path.name}",
+            "uri": f"{self.path.parent.name}/{self.path.name}"
+            if self.path is not None
+            else "/".join(self.url.rsplit("/", 2)[1:]),
         }
 
     def save(self, directory: str | Path) -> Path:
         """Copy the artifact into ``directory`` as ``<handle>.<ext>``."""
-        target = Path(directory) / f"{self.handle}{self.path.suffix}"
+        suffix = self.path.suffix if self.path is not None else "." + self.url.rsplit(".", 1)[-1]
+        target = Path(directory) / f"{self.handle}{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.path, target)
+        if self.path is not None:
+            shutil.copyfile(self.path, target)
+        else:
+            target.write_bytes(self._store().read_bytes(self._record()))
         return target
 
 
@@ -137,10 +156,7 @@ class Result(BaseModel):
     ) -> Result:
         run_id = values["run_id"]
         steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
-        artifacts = {
-            handle: ArtifactInfo.model_validate({**rec, "path": store.path_of(rec)})
-            for handle, rec in values.get("artifacts", {}).items()
-        }
+        artifacts = {h: ArtifactInfo.from_record(r, store) for h, r in values.get("artifacts", {}).items()}
         status: Literal["answered", "failed", "cancelled", "pending"] = "failed"
         if pending:
             status = "pending"

@@ -48,7 +48,7 @@ class Session:
         """Every artifact of the session, by handle, with lineage."""
         store = self.orchestrator.store
         table = self.orchestrator.runner.table(self.id)
-        return {h: ArtifactInfo.model_validate({**r, "path": store.path_of(r)}) for h, r in table.items()}
+        return {h: ArtifactInfo.from_record(r, store) for h, r in table.items()}
 
     @property
     def transcript(self) -> list[dict[str, str]]:

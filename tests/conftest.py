@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.postgres"]  # the real PostgreSQL server fixture (postgres_url)
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 for _var in ("MM_REACTOR_LLM_BASE_URL", "MM_REACTOR_LLM_MODEL", "MM_REACTOR_LLM_API_KEY", "RAY_ADDRESS"):

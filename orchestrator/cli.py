@@ -78,8 +78,9 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _show(event: Event, out: TextIO = sys.stdout) -> None:
+def _show(event: Event, out: TextIO | None = None) -> None:
     """One line per event, as it happens."""
+    out = out or sys.stdout  # looked up per call, so redirected output is honoured
     if event.type == "start":
         print(
             f"session {event.session} · run {event.run_id}" + (" (resumed)" if event.resumed else ""),

@@ -35,6 +35,9 @@ bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/concurrent_calls.py
 	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/sam_embedding_reuse.py
+	$(BIN)/python bench/plan_vs_react.py
+	$(BIN)/python bench/stream_first_event.py
+	$(BIN)/python bench/resume.py
 
 clean:
 	rm -rf $(VENV) reactor-demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -146,16 +146,29 @@ def test_two_processes_share_a_session_through_postgres(workers, root, postgres_
     context = "\n".join(turn3["seen"][0])
     assert "first: invert" in context and "second: invert back" in context
 
+    # A person in the loop across processes: A's run waits for approval of canny; B approves it.
+    edges = 'Thought: edges\nAction: canny\nAction Input: {"image": "image-5"}'
+    waiting = a.call(op="run", session=session, task="edges, with approval", script=[edges, answer()])
+    assert waiting["status"] == "pending" and "image-6" not in waiting["artifacts"]
+    approved = b.call(op="approve", session=session, script=[answer("edges in image-6")])
+    assert_answered(approved)
+    assert approved["run_id"] == waiting["run_id"]
+    assert approved["artifacts"]["image-6"] == {
+        **approved["artifacts"]["image-6"],
+        "producer": "canny",
+        "parents": ["image-5"],
+    }
+
     a.kill()  # right after its turn finished: nothing may be lost
     turn4 = b.call(
         op="run", session=session, task="fourth: invert again", script=[invert("image-5"), answer()]
     )
     assert_answered(turn4)
-    assert handles(turn4) == {f"image-{i}" for i in range(1, 7)}
+    assert handles(turn4) == {f"image-{i}" for i in range(1, 8)}
     assert "third: invert B's input" in "\n".join(turn4["seen"][0])
     assert turn4["interrupted_runs"] == []
     assert np.array_equal(
-        load(artifacts, turn4, "image-6"), input_image(8)
+        load(artifacts, turn4, "image-7"), input_image(8)
     )  # B's input, inverted by A, inverted back by B
 
 

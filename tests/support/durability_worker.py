@@ -96,9 +96,11 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "postgres_url": args.postgres_url,
         "artifact_store": args.artifacts,
         "max_steps": 6,
+        "approval_required": ["canny"],  # calls to canny wait for a person (any worker may approve)
         "ray": {"app_prefix": "durable-"},
         "experts": {
             "invert": {"class": "tests.support.experts:Invert"},
+            "canny": {},
             "slow_step": {
                 "class": "tests.support.durability_worker:SlowStep",
                 "timeout_s": 200,
@@ -173,6 +175,8 @@ def serve_commands(orch: Any) -> None:
                         result = event.result
             elif op == "resume":
                 result = orch.resume(command["session"], chat_model=controller)
+            elif op == "approve":
+                result = orch.approve(command["session"], chat_model=controller)
             else:
                 raise ValueError(f"unknown op {op!r}")
             emit("result", op=op, **_describe(result, controller))

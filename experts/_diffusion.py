@@ -44,6 +44,38 @@ _SCHEDULERS = {
 }
 
 
+def negative_prompt_field() -> Any:
+    """The ``negative_prompt`` input every diffusion expert takes."""
+    return Field(default=None, description="what the image should not show")
+
+
+def seed_field() -> Any:
+    """The ``seed`` input: the same seed repeats the same result."""
+    return Field(
+        default=None, ge=0, le=MAX_SEED, description="random seed; the same seed repeats the same result"
+    )
+
+
+def steps_field(maximum: int = 100) -> Any:
+    """The ``steps`` input (the default comes from the expert's settings)."""
+    return Field(
+        default=None,
+        ge=1,
+        le=maximum,
+        description="denoising steps (default from the config; more is slower)",
+    )
+
+
+def guidance_field() -> Any:
+    """The ``guidance_scale`` input (the default comes from the expert's settings)."""
+    return Field(
+        default=None,
+        ge=0.0,
+        le=30.0,
+        description="how strongly to follow the prompt (default from the config)",
+    )
+
+
 class DiffusionSettings(Expert.Settings):
     """Settings every diffusion expert shares: where it runs and whether the NSFW checker runs."""
 

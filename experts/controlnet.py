@@ -9,15 +9,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from experts._diffusion import (
-    MAX_SEED,
     DiffusionSettings,
     SchedulerName,
     check_multiple_of_8,
     from_pil,
     generator_for,
+    guidance_field,
     load_model,
     load_pipeline,
+    negative_prompt_field,
     pick_seed,
+    seed_field,
+    steps_field,
     to_pil,
     working_size,
 )
@@ -81,19 +84,10 @@ class ControlNetInput(BaseModel):
     high_threshold: float = Field(
         default=200, ge=0, le=255, description="canny only, when computing: stronger gradients are edges"
     )
-    negative_prompt: str | None = Field(default=None, description="what the image should not show")
-    seed: int | None = Field(
-        default=None, ge=0, le=MAX_SEED, description="random seed; the same seed repeats the same image"
-    )
-    steps: int | None = Field(
-        default=None, ge=1, le=100, description="denoising steps (default from the config; more is slower)"
-    )
-    guidance_scale: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=30.0,
-        description="how strongly to follow the prompt (default from the config)",
-    )
+    negative_prompt: str | None = negative_prompt_field()
+    seed: int | None = seed_field()
+    steps: int | None = steps_field()
+    guidance_scale: float | None = guidance_field()
     condition_scale: float = Field(
         default=1.0, ge=0.0, le=2.0, description="how strongly to follow the condition map (0 ignores it)"
     )

@@ -10,13 +10,15 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from experts._diffusion import (
-    MAX_SEED,
     DiffusionSettings,
     SchedulerName,
     from_pil,
     generator_for,
+    guidance_field,
     load_pipeline,
     pick_seed,
+    seed_field,
+    steps_field,
     to_pil,
     working_size,
 )
@@ -47,18 +49,9 @@ class InpaintInput(BaseModel):
         description="grow the mask by this many pixels first, so the object's edges and halo are "
         "repainted too; 0 repaints exactly the mask",
     )
-    seed: int | None = Field(
-        default=None, ge=0, le=MAX_SEED, description="random seed; the same seed repeats the same result"
-    )
-    steps: int | None = Field(
-        default=None, ge=1, le=100, description="denoising steps (default from the config; more is slower)"
-    )
-    guidance_scale: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=30.0,
-        description="how strongly to follow the prompt (default from the config)",
-    )
+    seed: int | None = seed_field()
+    steps: int | None = steps_field()
+    guidance_scale: float | None = guidance_field()
 
 
 class InpaintOutput(BaseModel):

@@ -86,6 +86,17 @@ def reopen(config: dict[str, Any]) -> Orchestrator:
     return Orchestrator.local(config, deploy=False)
 
 
+def crash_after_one_step(orch: Orchestrator, session: str, *, seed: int) -> None:
+    """Start a run that inverts its image, then 'dies' before the controller's next turn."""
+    with pytest.raises(ProcessDied):
+        orch.run(
+            "invert, then stop",
+            images=[picture(seed)],
+            session=session,
+            chat_model=ScriptedChatModel([invert("image-1"), die]),
+        )
+
+
 def new_session() -> str:
     return f"conformance-{uuid.uuid4().hex[:10]}"
 
@@ -145,13 +156,7 @@ def test_session_survives_closing_and_reopening(config):
 def test_unfinished_run_is_reported_then_resumed(config):
     session = new_session()
     with reopen(config) as orch:
-        with pytest.raises(ProcessDied):
-            orch.run(
-                "invert, then stop",
-                images=[picture(3)],
-                session=session,
-                chat_model=ScriptedChatModel([invert("image-1"), die]),
-            )
+        crash_after_one_step(orch, session, seed=3)
         pending = orch.pending_run(session)
         assert pending is not None
         assert pending["task"] == "invert, then stop" and pending["steps"] == 1
@@ -167,13 +172,7 @@ def test_unfinished_run_is_reported_then_resumed(config):
 def test_unfinished_run_is_recorded_as_interrupted_by_the_next_run(config):
     session = new_session()
     with reopen(config) as orch:
-        with pytest.raises(ProcessDied):
-            orch.run(
-                "invert, then stop",
-                images=[picture(4)],
-                session=session,
-                chat_model=ScriptedChatModel([invert("image-1"), die]),
-            )
+        crash_after_one_step(orch, session, seed=4)
         lost = orch.pending_run(session)
         assert lost is not None
         model = ScriptedChatModel([invert("image-2"), answer()])

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.artifacts import ArtifactRecord, ArtifactStore
-from orchestrator.state import StepRecord
+from orchestrator.agent.state import StepRecord
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
 __all__ = ["ArtifactInfo", "Result", "Step", "describe_artifact"]
 

@@ -15,18 +15,18 @@ from experts.base import Expert
 from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatMessage, ChatModel, LLMError
 from llm.factory import build_chat_model
-from orchestrator.artifacts import ArtifactStore, next_handle
-from orchestrator.checkpointing import open_checkpointer
+from orchestrator.agent.graph import build_graph
+from orchestrator.agent.plan import PlanError, validate_plan
+from orchestrator.agent.runner import Runner
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.events import Event
-from orchestrator.graph import build_graph
 from orchestrator.inputs import decode_images
-from orchestrator.plan import PlanError, validate_plan
 from orchestrator.result import Result
-from orchestrator.runner import Runner
-from orchestrator.runtime import ExpertRuntime
+from orchestrator.serving.runtime import ExpertRuntime
 from orchestrator.session import Session
+from orchestrator.storage.artifacts import ArtifactStore, next_handle
+from orchestrator.storage.checkpointing import open_checkpointer
 
 __all__ = ["Orchestrator"]
 

@@ -8,8 +8,8 @@ import typing
 import numpy as np
 import pytest
 
-from orchestrator.artifacts import ArtifactStore, next_handle
-from orchestrator.state import AgentState, merge_artifacts
+from orchestrator.agent.state import AgentState, merge_artifacts
+from orchestrator.storage.artifacts import ArtifactStore, next_handle
 
 
 def record(handle: str, artifact_id: str = "x" * 64, kind: str = "image"):

@@ -18,9 +18,9 @@ import pytest
 from llm.base import ChatMessage
 from llm.scripted import ScriptedChatModel
 from orchestrator import Orchestrator
-from orchestrator.checkpointing import open_checkpointer
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
+from orchestrator.storage.checkpointing import open_checkpointer
 
 pytestmark = pytest.mark.ray
 

@@ -13,7 +13,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from experts.registry import load_expert_class
 from llm.scripted import ScriptedChatModel
 from orchestrator import Orchestrator, load_config
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 

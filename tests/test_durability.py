@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orchestrator.artifacts import ArtifactStore
 from orchestrator.errors import ConfigError
+from orchestrator.storage.artifacts import ArtifactStore
 from tests.support.durability_worker import WorkerProcess, input_image
 
 START_TIMEOUT_S = 180  # a worker starts Ray and deploys two experts: ~10-20 s on 2 busy cores

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from llm.scripted import ScriptedChatModel
-from orchestrator.demo import DEMO_LINES, DEMO_TASK, demo_controller, last_observations, make_demo_image
+from orchestrator.cli.demo import DEMO_LINES, DEMO_TASK, demo_controller, last_observations, make_demo_image
 
 pytestmark = pytest.mark.ray
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.demo import make_demo_image
+from orchestrator.cli.demo import make_demo_image
+from orchestrator.cli.main import main
 from tests.support.fake_openai import FakeOpenAI, tool_call
 
 pytestmark = pytest.mark.ray

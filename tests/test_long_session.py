@@ -10,7 +10,7 @@ import pytest
 
 from llm.base import ChatMessage
 from llm.scripted import ScriptedChatModel
-from orchestrator.memory import SUMMARY_HEADER, estimate_tokens
+from orchestrator.agent.memory import SUMMARY_HEADER, estimate_tokens
 
 pytestmark = pytest.mark.ray
 

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from orchestrator.memory import SUMMARY_HEADER, controller_view, estimate_tokens
-from orchestrator.nodes.observe import render_observation
-from orchestrator.state import Message
+from orchestrator.agent.memory import SUMMARY_HEADER, controller_view, estimate_tokens
+from orchestrator.agent.nodes.observe import render_observation
+from orchestrator.agent.state import Message
 from prompts import render
 
 HANDLE = re.compile(r"\b(?:image|mask|boxes|text)-\d+\b")

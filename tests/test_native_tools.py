@@ -13,10 +13,9 @@ from pydantic import BaseModel, Field
 from experts.base import Expert, ImageRef
 from experts.registry import load_expert_class
 from llm.base import ChatMessage, ToolCall, ToolReply, ToolsUnsupported
-from orchestrator.catalogue import DeployedExpert, ExpertCatalogue
-from orchestrator.context import RunContext
-from orchestrator.parser import ParseError, parse_turn
-from orchestrator.tool_calling import (
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.parser import ParseError, parse_turn
+from orchestrator.agent.tool_calling import (
     NATIVE_OFF,
     ToolAction,
     ask_controller,
@@ -24,7 +23,7 @@ from orchestrator.tool_calling import (
     pending_calls,
     tool_specs,
 )
-from orchestrator.transcript import (
+from orchestrator.agent.transcript import (
     assistant_entry,
     call_results,
     entry_text,
@@ -32,6 +31,7 @@ from orchestrator.transcript import (
     to_text_messages,
     tool_entry,
 )
+from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
 LIGHT_EXPERTS = ["ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny"]
 VALID_ARGUMENTS = {
@@ -395,7 +395,7 @@ def test_ask_controller_uses_tools_then_falls_back_to_text_for_the_run():
 
 
 def test_compacted_sessions_keep_native_turns_valid():
-    from orchestrator.memory import controller_view, estimate_tokens
+    from orchestrator.agent.memory import controller_view, estimate_tokens
 
     transcript: list[dict[str, Any]] = []
     for i in range(12):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.parser import Action, ParsedTurn, ParseError, parse_turn
+from orchestrator.agent.parser import Action, ParsedTurn, ParseError, parse_turn
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

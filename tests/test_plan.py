@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from experts.registry import load_expert_class
-from orchestrator.catalogue import DeployedExpert, ExpertCatalogue
-from orchestrator.plan import PlanError, validate_plan, waves
+from orchestrator.agent.plan import PlanError, validate_plan, waves
+from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
 
 @pytest.fixture(scope="module")

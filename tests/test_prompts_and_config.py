@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from experts.registry import ExpertNotFound, load_expert_class
-from orchestrator.catalogue import DeployedExpert, ExpertCatalogue
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
+from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 from prompts import TEMPLATES, render
 
 VALUES = {

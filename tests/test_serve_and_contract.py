@@ -11,9 +11,9 @@ from ray import serve
 from experts.base import Expert, ExpertDefinitionError, ImageRef
 from experts.deployment import WireRef, build_expert_app
 from experts.registry import load_expert_class
-from orchestrator.artifacts import ArtifactStore
-from orchestrator.cli import main
-from orchestrator.context import PixelCache
+from orchestrator.agent.context import PixelCache
+from orchestrator.cli.main import main
+from orchestrator.storage.artifacts import ArtifactStore
 
 
 def test_contract_is_checked_when_the_class_is_defined():

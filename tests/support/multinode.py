@@ -22,7 +22,7 @@ def main(workdir: str) -> None:
 
     from llm.scripted import ScriptedChatModel
     from orchestrator import Orchestrator
-    from orchestrator.runtime import describe_deployments
+    from orchestrator.serving.runtime import describe_deployments
 
     cluster = Cluster(
         initialize_head=True,

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.state import Message
-from orchestrator.transcript import to_text_messages
+from orchestrator.agent.state import Message
+from orchestrator.agent.transcript import to_text_messages
 
 __all__ = [
     "CHARS_PER_TOKEN",

@@ -17,10 +17,10 @@ from typing import Any, cast
 
 from experts.base import Expert
 from llm.base import ChatMessage, ToolReply, ToolsUnsupported, supports_native_tools
-from orchestrator.catalogue import ExpertCatalogue
-from orchestrator.context import RunContext
-from orchestrator.parser import Action, ParsedTurn, ParseError, parse_turn
-from orchestrator.transcript import FINAL_ANSWER, PLAN, to_chat_messages, to_text_messages
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.parser import Action, ParsedTurn, ParseError, parse_turn
+from orchestrator.agent.transcript import FINAL_ANSWER, PLAN, to_chat_messages, to_text_messages
+from orchestrator.serving.catalogue import ExpertCatalogue
 
 __all__ = [
     "FINAL_ANSWER",
@@ -281,7 +281,7 @@ def parse_tool_reply(reply: ToolReply) -> ParsedTurn:
 
 
 def parse_reply(reply: str | ToolReply) -> ParsedTurn:
-    """Parse a text reply (:func:`~orchestrator.parser.parse_turn`) or a native tool reply."""
+    """Parse a text reply (:func:`~orchestrator.agent.parser.parse_turn`) or a native tool reply."""
     return parse_turn(reply) if isinstance(reply, str) else parse_tool_reply(reply)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
-from orchestrator.artifacts import ArtifactRecord
+from orchestrator.storage.artifacts import ArtifactRecord
 
 __all__ = ["AgentState", "Message", "Outcome", "PendingCall", "StepRecord", "merge_artifacts", "merge_dicts"]
 
@@ -24,7 +24,7 @@ class Message(_MessageBase, total=False):
     """A transcript entry: the task (user), a controller turn (assistant) or an observation (user).
 
     Native tool calling adds ``tool_calls`` to an assistant entry and answers each call with a
-    ``tool`` entry carrying its ``tool_call_id`` (see ``orchestrator/tool_calling.py``).
+    ``tool`` entry carrying its ``tool_call_id`` (see ``orchestrator/agent/tool_calling.py``).
     """
 
     tool_calls: list[dict[str, Any]]

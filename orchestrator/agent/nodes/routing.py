@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.state import AgentState
+from orchestrator.agent.state import AgentState
 
 __all__ = ["after_observe", "after_think", "at_start"]
 

@@ -11,8 +11,8 @@ import numpy as np
 import ray
 
 from llm.base import ChatModel
-from orchestrator.artifacts import ArtifactRecord, ArtifactStore
-from orchestrator.catalogue import ExpertCatalogue
+from orchestrator.serving.catalogue import ExpertCatalogue
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
 __all__ = ["PixelCache", "RunContext"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.state import AgentState
+from orchestrator.agent.state import AgentState
 from prompts import render
 
 __all__ = ["finish"]

@@ -52,7 +52,7 @@ def _print_result(result: Result, out_dir: Path) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from orchestrator.demo import DEMO_TASK, demo_controller, make_demo_image
+    from orchestrator.cli.demo import DEMO_TASK, demo_controller, make_demo_image
     from orchestrator.sdk import Orchestrator
 
     started = time.perf_counter()
@@ -185,7 +185,7 @@ def _cluster_config(args: argparse.Namespace):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from orchestrator.runtime import ExpertRuntime
+    from orchestrator.serving.runtime import ExpertRuntime
 
     config = _cluster_config(args)
     runtime = ExpertRuntime(config.ray)
@@ -197,7 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _experts(args: argparse.Namespace) -> int:
-    from orchestrator.runtime import ExpertRuntime, describe_deployments
+    from orchestrator.serving.runtime import ExpertRuntime, describe_deployments
 
     config = _cluster_config(args)
     runtime = ExpertRuntime(config.ray)

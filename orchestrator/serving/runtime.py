@@ -12,9 +12,9 @@ from ray import serve
 from experts.base import Expert
 from experts.deployment import build_expert_app
 from experts.registry import ExpertNotFound, load_expert_class
-from orchestrator.catalogue import DeployedExpert, ExpertCatalogue
 from orchestrator.config import ExpertDeployment, RayConfig
 from orchestrator.errors import ConfigError, DeploymentError
+from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
 __all__ = ["ExpertRuntime", "describe_deployments"]
 

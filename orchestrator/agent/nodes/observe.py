@@ -7,10 +7,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from orchestrator.artifacts import ArtifactRecord, next_handle
-from orchestrator.context import RunContext
-from orchestrator.state import AgentState, Outcome, StepRecord
-from orchestrator.transcript import tool_entry
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.state import AgentState, Outcome, StepRecord
+from orchestrator.agent.transcript import tool_entry
+from orchestrator.storage.artifacts import ArtifactRecord, next_handle
 
 __all__ = ["MAX_OBSERVATION_CHARS", "observe"]
 

@@ -6,9 +6,18 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from orchestrator.context import RunContext
-from orchestrator.nodes import act, after_observe, after_think, at_start, finish, observe, plan_wave, think
-from orchestrator.state import AgentState
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.nodes import (
+    act,
+    after_observe,
+    after_think,
+    at_start,
+    finish,
+    observe,
+    plan_wave,
+    think,
+)
+from orchestrator.agent.state import AgentState
 
 __all__ = ["build_graph"]
 

@@ -13,15 +13,15 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from llm.base import ChatModel
-from orchestrator.artifacts import ArtifactRecord, ArtifactStore, next_handle
-from orchestrator.catalogue import ExpertCatalogue
+from orchestrator.agent.context import PixelCache, RunContext
+from orchestrator.agent.execution import drive
+from orchestrator.agent.state import AgentState
 from orchestrator.config import ReactorConfig
-from orchestrator.context import PixelCache, RunContext
 from orchestrator.errors import InputError
 from orchestrator.events import RunStarted
-from orchestrator.execution import drive
 from orchestrator.result import describe_artifact
-from orchestrator.state import AgentState
+from orchestrator.serving.catalogue import ExpertCatalogue
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, next_handle
 from prompts import render
 
 __all__ = ["Runner"]

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from experts.base import NewBoxes, NewImage, NewMask, NewText, PendingRef
 from experts.deployment import WireRef, format_validation_error
-from orchestrator.artifacts import ArtifactRecord
-from orchestrator.catalogue import DeployedExpert
-from orchestrator.context import RunContext
-from orchestrator.state import AgentState, Outcome, PendingCall
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.state import AgentState, Outcome, PendingCall
+from orchestrator.serving.catalogue import DeployedExpert
+from orchestrator.storage.artifacts import ArtifactRecord
 
 __all__ = ["act"]
 

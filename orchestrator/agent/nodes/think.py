@@ -8,13 +8,13 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from llm.base import LLMError
-from orchestrator.context import RunContext
-from orchestrator.memory import controller_view
-from orchestrator.parser import ParseError
-from orchestrator.plan import PlanError, validate_plan, waves
-from orchestrator.state import AgentState, StepRecord
-from orchestrator.tool_calling import ask_controller, parse_reply, pending_calls
-from orchestrator.transcript import assistant_entry, call_results, entry_text
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.memory import controller_view
+from orchestrator.agent.parser import ParseError
+from orchestrator.agent.plan import PlanError, validate_plan, waves
+from orchestrator.agent.state import AgentState, StepRecord
+from orchestrator.agent.tool_calling import ask_controller, parse_reply, pending_calls
+from orchestrator.agent.transcript import assistant_entry, call_results, entry_text
 from prompts import render
 
 __all__ = ["think"]

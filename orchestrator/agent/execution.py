@@ -10,8 +10,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from llm.base import ChatModel
-from orchestrator.artifacts import ArtifactStore
-from orchestrator.context import RunContext
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.state import AgentState
 from orchestrator.events import (
     AnswerEvent,
     ApprovalRequested,
@@ -23,7 +23,7 @@ from orchestrator.events import (
     ToolStarted,
 )
 from orchestrator.result import Result
-from orchestrator.state import AgentState
+from orchestrator.storage.artifacts import ArtifactStore
 
 __all__ = ["drive"]
 

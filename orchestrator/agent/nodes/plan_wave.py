@@ -8,9 +8,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from experts.base import artifact_kind_of
-from orchestrator.context import RunContext
-from orchestrator.plan import REFERENCE, reference_id
-from orchestrator.state import AgentState, PendingCall
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.plan import REFERENCE, reference_id
+from orchestrator.agent.state import AgentState, PendingCall
 
 __all__ = ["ReferenceError", "plan_wave", "resolve_references"]
 

@@ -1,0 +1,1 @@
+"""The agent loop: the LangGraph graph, its state and nodes, the parser, plans, memory, the runner."""

@@ -1,0 +1,1 @@
+"""The `reactor` command and the offline demo."""

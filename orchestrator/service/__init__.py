@@ -1,0 +1,1 @@
+"""The HTTP service on Ray Serve (ingress, remote client, web page)."""

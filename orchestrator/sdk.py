@@ -22,7 +22,7 @@ from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.events import Event
 from orchestrator.inputs import decode_images
-from orchestrator.result import Result
+from orchestrator.result import ArtifactInfo, Result
 from orchestrator.serving.runtime import ExpertRuntime
 from orchestrator.session import Session
 from orchestrator.storage.artifacts import ArtifactStore, next_handle
@@ -276,6 +276,15 @@ class Orchestrator:
     def session(self, session: str | None = None) -> Session:
         """A handle on one session: ``run``/``stream``/``approve`` … without repeating its id."""
         return Session(self, _check_session(session))
+
+    def session_artifacts(self, session: str) -> dict[str, ArtifactInfo]:
+        """Every artifact of ``session``, by handle, with lineage."""
+        table = self.runner.table(_check_session(session))
+        return {h: ArtifactInfo.from_record(r, self.store) for h, r in table.items()}
+
+    def session_transcript(self, session: str) -> list[dict[str, Any]]:
+        """The whole stored transcript of ``session``."""
+        return list(self.runner.values(_check_session(session)).get("transcript", []))
 
     def _check_open(self) -> None:
         if self._closed:

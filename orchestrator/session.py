@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from orchestrator.events import Event
 from orchestrator.result import ArtifactInfo, Result
 
-if TYPE_CHECKING:
-    from orchestrator.events import Event
-    from orchestrator.sdk import Orchestrator
+__all__ = ["Session", "SessionHost"]
 
-__all__ = ["Session"]
+
+class SessionHost(Protocol):
+    """What a session needs of its owner: the local ``Orchestrator`` or a remote client.
+
+    Each call takes the session id as ``session=`` (run, stream, run_plan) or first argument.
+    """
+
+    def run(self, *args: Any, **kwargs: Any) -> Result: ...
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[Event]: ...
+
+    def run_plan(self, *args: Any, **kwargs: Any) -> Result: ...
+
+    def approve(self, *args: Any, **kwargs: Any) -> Result: ...
+
+    def deny(self, *args: Any, **kwargs: Any) -> Result: ...
+
+    def resume(self, *args: Any, **kwargs: Any) -> Result: ...
+
+    def cancel(self, session: str) -> bool: ...
+
+    def session_artifacts(self, session: str) -> dict[str, ArtifactInfo]: ...
+
+    def session_transcript(self, session: str) -> list[dict[str, Any]]: ...
 
 
 class Session:
     """``orch.session("shelf-42")``: multi-turn work on one session's images, masks and answers."""
 
-    def __init__(self, orchestrator: Orchestrator, session_id: str) -> None:
+    def __init__(self, orchestrator: SessionHost, session_id: str) -> None:
         self.orchestrator = orchestrator
         self.id = session_id
 
@@ -46,11 +68,9 @@ class Session:
     @property
     def artifacts(self) -> dict[str, ArtifactInfo]:
         """Every artifact of the session, by handle, with lineage."""
-        store = self.orchestrator.store
-        table = self.orchestrator.runner.table(self.id)
-        return {h: ArtifactInfo.from_record(r, store) for h, r in table.items()}
+        return self.orchestrator.session_artifacts(self.id)
 
     @property
-    def transcript(self) -> list[dict[str, str]]:
+    def transcript(self) -> list[dict[str, Any]]:
         """The whole stored transcript (the controller sees a compacted view of long ones)."""
-        return list(self.orchestrator.runner.values(self.id).get("transcript", []))
+        return self.orchestrator.session_transcript(self.id)

@@ -199,6 +199,22 @@ def test_handmade_report_draws_every_kind(browser, tmp_path):
     assert severe_logs(browser) == []
 
 
+@pytest.mark.browser
+def test_pending_run_shows_the_calls_waiting_for_approval(browser, tmp_path):
+    result = handmade_result(tmp_path / "store").model_copy(
+        update={
+            "status": "pending",
+            "answer": None,
+            "approval": [{"tool": "crop", "arguments": {"box": [1, 2, 3, 4]}}],
+        }
+    )
+    open_report(browser, result.save_report(tmp_path / "pending.html"))
+    assert texts(browser, ".mmr-kicker .mmr-badge") == ["pending"]
+    assert count(browser, ".mmr-outcome.mmr-pending") == 1 and count(browser, ".mmr-outcome.mmr-answer") == 0
+    assert texts(browser, ".mmr-head li b") == ["crop"]
+    assert severe_logs(browser) == []
+
+
 # -- in a browser: reports of real runs through Ray Serve ----------------------------------------------
 VISUAL_PLAN = [
     {"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}},
@@ -315,10 +331,14 @@ def test_report_of_a_failed_run_in_the_browser(browser, orch, tmp_path):
     assert result.status == "failed" and "step 1 failed" in (result.failure or "")
     data = report_data(result)
     broken = next(s for s in data["steps"] if s["tool"] == "broken")
-    # Filled by the orchestrator where it records them; set here where it does not yet.
-    broken.setdefault("error_type", "model_error")
-    broken.setdefault("traceback", 'Traceback (most recent call last):\n  File "x.py"\nRuntimeError: boom')
-    broken.setdefault("repairs", ["read Python-style quotes/literals as JSON"])
+    # The orchestrator fills these where it records them; the fallbacks stand in where it does not yet.
+    fallbacks = {
+        "error_type": "model_error",
+        "traceback": 'Traceback (most recent call last):\n  File "x.py"\nRuntimeError: boom',
+        "repairs": ["read Python-style quotes/literals as JSON"],
+    }
+    for key, value in fallbacks.items():
+        broken[key] = broken.get(key) or value
     path = tmp_path / "failed.html"
     path.write_text(render_report(data), encoding="utf-8")
     open_report(browser, path)
@@ -327,7 +347,8 @@ def test_report_of_a_failed_run_in_the_browser(browser, orch, tmp_path):
     assert count(browser, f"{card}.mmr-failed") == 1
     assert texts(browser, f"{card} .mmr-error-text") == [broken["error"]]
     assert texts(browser, f"{card} .mmr-badge") == [broken["error_type"]]
-    assert texts(browser, f"{card} .mmr-repairs li") == [str(r) for r in broken["repairs"]]
+    repairs = [r if isinstance(r, str) else json.dumps(r, separators=(",", ":")) for r in broken["repairs"]]
+    assert texts(browser, f"{card} .mmr-repairs li") == repairs
     browser.execute_script(f"document.querySelector('{card} .mmr-traceback summary').click();")
     shown = browser.execute_script(f"return document.querySelector('{card} .mmr-traceback pre').innerText;")
     assert shown.strip() == broken["traceback"].strip()

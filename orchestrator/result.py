@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from orchestrator.agent.state import StepRecord
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
-__all__ = ["ArtifactInfo", "Result", "Step", "describe_artifact"]
+__all__ = ["ArtifactInfo", "PlanNode", "Result", "Step", "describe_artifact"]
 
 
 def describe_artifact(record: ArtifactRecord) -> str:
@@ -105,6 +106,17 @@ class Step(BaseModel):
     new_handles: list[str]
 
 
+class PlanNode(BaseModel):
+    """A step of a plan the run accepted, and the trace step that ran it."""
+
+    id: int
+    tool: str
+    arguments: dict[str, Any]
+    dependencies: list[int]
+    step: int | None = None
+    """The ``index`` of the trace step that ran it; None when it did not run."""
+
+
 class Result(BaseModel):
     """The outcome of ``Orchestrator.run``."""
 
@@ -128,6 +140,8 @@ class Result(BaseModel):
     """Earlier runs of this session that a stopped process left unfinished (recorded as interrupted)."""
     approval: list[dict[str, Any]] = []
     """The calls waiting for approval when ``status == "pending"``."""
+    plans: list[list[PlanNode]] = []
+    """Every plan the run accepted (``run_plan``'s, or a controller's; a re-plan adds one), in order."""
 
     @property
     def ok(self) -> bool:
@@ -142,6 +156,12 @@ class Result(BaseModel):
         """Write this run's new artifacts of ``kinds`` into ``directory``."""
         return [a.save(directory) for a in self.new_artifacts().values() if a.kind in kinds]
 
+    def save_report(self, path: str | Path) -> Path:
+        """Write a self-contained HTML report of this run (images inlined, opens offline) to ``path``."""
+        from orchestrator.service.report import save_report
+
+        return save_report(self, path)
+
     @classmethod
     def from_state(
         cls,
@@ -153,6 +173,7 @@ class Result(BaseModel):
         replay: bool,
         seconds: float,
         pending: bool = False,
+        plans: list[list[dict[str, Any]]] | None = None,
     ) -> Result:
         run_id = values["run_id"]
         steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
@@ -178,7 +199,32 @@ class Result(BaseModel):
             approval=[{"tool": c["tool"], "arguments": c["arguments"]} for c in values.get("pending") or []]
             if pending
             else [],
+            plans=_link_plans(plans or ([values["plan"]] if values.get("plan") else []), steps),
         )
+
+
+_PLAN_STEP = re.compile(r"plan step (\d+)")
+
+
+def _link_plans(plans: list[list[dict[str, Any]]], steps: list[StepRecord]) -> list[list[PlanNode]]:
+    """The plans with, for each plan step, the trace step that ran it (its thought is ``plan step N``)."""
+    if not plans:
+        return []
+    nodes = [[PlanNode.model_validate(s) for s in plan] for plan in plans]
+    accepted = [s["index"] for s in steps if not s["tool"] and s["observation"].startswith("plan accepted")]
+    # A plan given with the run (run_plan) starts before any plan a controller turn accepted.
+    starts = ([0] * max(0, len(plans) - len(accepted)) + accepted)[-len(plans) :]
+    for step in steps:
+        match = _PLAN_STEP.fullmatch(step["thought"])
+        if step["tool"] is None or match is None:
+            continue
+        current = max((k for k, start in enumerate(starts) if start < step["index"]), default=None)
+        if current is None:
+            continue
+        for node in nodes[current]:
+            if node.id == int(match.group(1)) and node.step is None:
+                node.step = step["index"]
+    return nodes
 
 
 def _route(steps: list[StepRecord]) -> Literal["mllm", "tools", "none"]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.postgres"]  # the real PostgreSQL server fixture (postgres_url)
+# The real PostgreSQL server fixture (postgres_url) and the headless Chromium one (browser).
+pytest_plugins = ["tests.support.postgres", "tests.support.browser"]
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")

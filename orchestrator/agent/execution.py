@@ -65,6 +65,8 @@ def drive(
     started: float,
 ) -> Iterator[Any]:
     """Run (or resume) the graph; yield events as nodes finish, then the run's Result."""
+    given = graph_input.get("plan") if isinstance(graph_input, dict) else None
+    plans: list[list[dict[str, Any]]] = [given] if given else []  # each plan the run accepts (Result.plans)
     for mode, chunk in graph.stream(
         graph_input, thread, context=context, stream_mode=["updates", "custom"], durability="sync"
     ):
@@ -76,6 +78,8 @@ def drive(
             if node == "__interrupt__":
                 yield ApprovalRequested(session=session, calls=update[0].value["calls"])
             elif isinstance(update, dict):
+                if node == "think" and update.get("plan"):
+                    plans.append(update["plan"])
                 yield from _events_of(node, update)
     snapshot = graph.get_state(thread)
     result = Result.from_state(
@@ -86,6 +90,7 @@ def drive(
         replay=controller.is_replay,
         seconds=time.perf_counter() - started,
         pending=bool(snapshot.interrupts),
+        plans=plans,
     )
     if result.status == "answered" and result.answer:
         yield AnswerEvent(text=result.answer)

@@ -147,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
             if event.type == "end":
                 result = event.result
         assert result is not None
+        if args.report:
+            print(f"report written to {result.save_report(args.report)}")
         return _finish(result, Path(args.out))
 
 
@@ -241,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--deadline", type=float, default=None, help="stop issuing tool calls after this many seconds"
     )
+    run.add_argument("--report", help="also write a self-contained HTML report of the run to this file")
     run.set_defaults(func=_run)
     approve = sub.add_parser(
         "approve", help="approve (or --deny) the calls a pending run waits for, and continue it"

@@ -1,0 +1,103 @@
+"""A run as one self-contained HTML file: the shared renderer, its styles and the Result, images inlined.
+
+The file needs nothing else to open (no network, no server): images and masks are PNG ``data:`` URIs,
+boxes and texts are inlined as values, and a Content-Security-Policy forbids loading anything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from orchestrator.service.assets import SCRIPTS, STYLES, asset_text
+
+if TYPE_CHECKING:
+    from orchestrator.result import ArtifactInfo, Result
+
+__all__ = ["render_report", "report_data", "save_report"]
+
+_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+
+
+def _png(info: ArtifactInfo) -> bytes:
+    if info.path is not None:
+        return info.path.read_bytes()  # the store keeps images and masks as PNG already
+    value = np.asarray(info.load())
+    buffer = io.BytesIO()
+    Image.fromarray(value.astype(np.uint8) * 255 if value.dtype == bool else value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def report_data(result: Result) -> dict[str, Any]:
+    """The Result as JSON for the renderer, every artifact inlined (``url`` a data: URI, or ``value``).
+
+    An artifact whose bytes cannot be read is kept with a ``missing`` note instead of failing the report.
+    Local file paths are left out: the report may be shared.
+    """
+    data = result.model_dump(mode="json")
+    for handle, info in result.artifacts.items():
+        entry = data["artifacts"][handle]
+        entry.update(path=None, url="")
+        try:
+            if info.kind in ("image", "mask"):
+                entry["url"] = "data:image/png;base64," + base64.b64encode(_png(info)).decode("ascii")
+            else:
+                entry["value"] = info.load()
+        except (OSError, ValueError) as err:
+            entry["missing"] = f"{handle} could not be read from the artifact store: {err}"
+    return data
+
+
+def _script_safe(text: str) -> str:
+    """JSON that cannot end its <script> element early."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_report(data: dict[str, Any]) -> str:
+    """The HTML page for a Result's JSON (as :func:`report_data` makes it)."""
+    scripts = [asset_text(name) for name in SCRIPTS]
+    if any("</script" in script.lower() for script in scripts):
+        raise ValueError("a renderer script contains '</script'; it cannot be inlined")
+    styles = "\n".join(asset_text(name) for name in STYLES)
+    payload = _script_safe(json.dumps(data, ensure_ascii=False))
+    title = html.escape(f"mm-reactor · {data.get('task', '')[:80]}")
+    body_scripts = "\n".join(f"<script>\n{script}</script>" for script in scripts)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_POLICY}">
+<meta name="generator" content="mm-reactor">
+<title>{title}</title>
+<style>
+{styles}</style>
+</head>
+<body class="mmr-page">
+<main id="mmr-root" class="mmr" data-mmr-state="loading">
+<noscript><p>This report draws the run with JavaScript; allow scripts for this file to see it.</p></noscript>
+</main>
+<script type="application/json" id="mmr-result">{payload}</script>
+{body_scripts}
+<script>
+MMReactor.render(document.getElementById("mmr-root"),
+  JSON.parse(document.getElementById("mmr-result").textContent));
+</script>
+</body>
+</html>
+"""
+
+
+def save_report(result: Result, path: str | Path) -> Path:
+    """Write the self-contained HTML report of ``result`` to ``path`` (its folder is created)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report(report_data(result)), encoding="utf-8")
+    return target

@@ -101,9 +101,10 @@ def run_signature_problem(cls: type[Any]) -> str | None:
     params = list(signature.parameters.values())[1:]
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if len(params) != 1 or params[0].kind not in positional:
+        bare = [p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()]
         return (
-            f"run{signature} must take exactly one argument after self, the validated Input: "
-            "def run(self, inputs: Input) -> Output"
+            f"run{signature.replace(parameters=bare, return_annotation=inspect.Signature.empty)} must take "
+            "exactly one argument after self, the validated Input: def run(self, inputs: Input) -> Output"
         )
     inputs_cls, outputs_cls = cls.Input, cls.Output
     annotation = params[0].annotation

@@ -9,21 +9,18 @@ model is missing. The tiny model builders of ``tests/experts/tiny_*.py`` stand i
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-import experts
 from experts._contract import placeholders, show
-from experts.base import Expert, artifact_kind_of
+from experts.base import Expert, ExpertDefinitionError, artifact_kind_of
 from loading import ModelNotAvailable
+from tests.experts.built_ins import built_in_experts, default_model_ids
 from tests.experts.tiny_clip import build_tiny_clip
 from tests.experts.tiny_detect import build_tiny_detect
 from tests.experts.tiny_diffusion import (
@@ -38,41 +35,6 @@ from tests.experts.tiny_mllm import build_tiny_mllm
 from tests.experts.tiny_segment import build_tiny_segment
 
 jsonschema = pytest.importorskip("jsonschema")
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-"""What a default model id looks like (``org/name``); see :func:`default_model_ids`."""
-
-
-def built_in_experts() -> dict[str, type[Expert]]:
-    """Every expert class defined in a module of the ``experts`` package, by name."""
-    found: dict[str, type[Expert]] = {}
-    for module_info in pkgutil.iter_modules(experts.__path__):
-        module = importlib.import_module(f"experts.{module_info.name}")
-        for obj in vars(module).values():
-            if inspect.isclass(obj) and issubclass(obj, Expert) and obj is not Expert:
-                found[obj.name] = obj
-    return found
-
-
-def model_options(settings: BaseModel) -> dict[str, str]:
-    """The settings that name a model, as ``{option path: model id}`` (``controlnets.canny``: ...)."""
-    found = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        items = value.items() if isinstance(value, dict) else [(None, value)]
-        for key, item in items:
-            if isinstance(item, str) and HUB_ID.match(item):
-                found[name if key is None else f"{name}.{key}"] = item
-    return found
-
-
-def default_model_ids(expert_cls: type[Expert]) -> dict[str, str]:
-    """The expert's default model ids by option (empty for weight-free experts)."""
-    try:
-        return model_options(expert_cls.Settings())
-    except ValidationError:
-        return {}
-
 
 EXPERTS = built_in_experts()
 ALL = pytest.mark.parametrize(
@@ -254,3 +216,83 @@ def test_a_missing_model_fails_setup_naming_it(name: str, option: str, local_opt
     with pytest.raises(ModelNotAvailable, match=rf"expert '{name}'.*{re.escape(missing)}") as info:
         EXPERTS[name](options).setup()
     assert f"set options.{option} to" in str(info.value)
+
+
+# --- checked when the class is defined ------------------------------------------------------------
+
+
+class _In(BaseModel):
+    x: int = Field(description="a number")
+
+
+class _Out(BaseModel):
+    y: int
+
+
+class _Options(Expert.Settings):
+    limit: float = 0.5
+
+
+def define(run: Callable[..., Any], description: str = "Doubles x (up to $limit).", **attrs: Any) -> type:
+    """Define an expert class around ``run`` as a user would in a module (or raise the definition error)."""
+    namespace = {"name": "doubler", "description": description, "Input": _In, "Output": _Out}
+    namespace |= {"Settings": _Options, "run": run} | attrs
+    return type("Doubler", (Expert,), namespace)
+
+
+def test_a_matching_run_signature_is_accepted() -> None:
+    def typed(self, inputs: _In) -> _Out:
+        return _Out(y=2 * inputs.x)
+
+    def by_name(self, inputs: Input) -> Output:  # noqa: F821  (names of the class body, as strings)
+        return _Out(y=2 * inputs.x)
+
+    def untyped(self, inputs):
+        return _Out(y=2 * inputs.x)
+
+    for run in (typed, by_name, untyped):
+        cls = define(run)
+        assert cls().run(_In(x=2)) == _Out(y=4)
+    assert define(untyped).describe({"limit": 0.75}) == "Doubles x (up to 0.75)."
+
+
+def test_a_wrong_run_signature_names_the_expert_and_the_mismatch() -> None:
+    class Other(BaseModel):
+        z: int
+
+    def two_args(self, inputs: _In, extra: int) -> _Out: ...
+
+    def star_args(self, *inputs: _In) -> _Out: ...
+
+    def keyword_only(self, *, inputs: _In) -> _Out: ...
+
+    def wrong_input(self, inputs: Other) -> _Out: ...
+
+    def wrong_output(self, inputs: _In) -> Other: ...
+
+    where = r"expert class .*Doubler \('doubler'\): "
+    for run, problem in [
+        (two_args, r"run\(self, inputs, extra\) must take exactly one argument after self"),
+        (star_args, r"run\(self, \*inputs\) must take exactly one argument"),
+        (keyword_only, r"run\(self, \*, inputs\) must take exactly one argument"),
+        (wrong_input, r"run's parameter 'inputs' is annotated Other but the declared Input is _In; annotate"),
+        (wrong_output, r"run returns .*Other but the declared Output is _Out"),
+    ]:
+        with pytest.raises(ExpertDefinitionError, match=where + problem):
+            define(run)
+
+
+def test_a_description_may_only_name_settings() -> None:
+    def run(self, inputs: _In) -> _Out: ...
+
+    with pytest.raises(ExpertDefinitionError, match=r"'description' names \$limt, which is not a setting"):
+        define(run, description="Doubles x (up to $limt).")
+    with pytest.raises(ExpertDefinitionError, match=r"stray '\$'.*write \$\$ for a dollar sign"):
+        define(run, description="Doubles x for $5 a call.")
+
+    class Priced(BaseModel):
+        x: int = Field(description="costs ${price} each")
+
+    with pytest.raises(ExpertDefinitionError, match=r"Input field 'x' names \$price"):
+        define(lambda self, inputs: _Out(y=1), Input=Priced)
+    assert define(run, description="Doubles x for $$5 a call.").describe() == "Doubles x for $5 a call."

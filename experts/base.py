@@ -258,11 +258,8 @@ class Expert(Generic[InputT, OutputT]):
         if problem:
             raise ExpertDefinitionError(f"{where}: {problem}")
 
-    def __init__(self, settings: BaseModel | dict[str, Any] | None = None) -> None:
-        if isinstance(settings, BaseModel):
-            self.settings = settings
-        else:
-            self.settings = type(self).Settings.model_validate(settings or {})
+    def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None) -> None:
+        self.settings = type(self).settings_of(settings)
 
     def setup(self) -> None:
         """Load weights and other expensive state; called once per replica.
@@ -299,7 +296,8 @@ class Expert(Generic[InputT, OutputT]):
     @classmethod
     def describe(cls, settings: BaseModel | Mapping[str, Any] | None = None) -> str:
         """The description the controller reads, its ``$setting`` names filled from ``settings``."""
-        return render(cls.description.strip(), cls.settings_of(settings))
+        text = cls.description.strip()
+        return render(text, cls.settings_of(settings)) if "$" in text else text
 
     @classmethod
     def argument_schema(cls, settings: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:

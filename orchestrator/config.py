@@ -1,7 +1,9 @@
 """Typed configuration: one YAML file lists the controller, limits and the experts to deploy.
 
-Config flows one way: this file (placement, replicas, model ids) → typed
-:class:`ExpertDeployment` entries → Serve deployments. No model id lives anywhere else.
+Config flows one way: this file (placement, replicas, overrides of model ids and thresholds) →
+typed :class:`ExpertDeployment` entries → Serve deployments. Defaults are written once: a model
+id or threshold in its expert's ``Settings``, a deployment default in
+:mod:`experts.deployment_defaults`; the file states only what differs.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Returns problems as text; ``experts.base`` turns them into ``ExpertDefinitionErr
 from __future__ import annotations
 
 import inspect
+import sys
+import typing
 from string import Template
 from typing import Any
 
@@ -69,26 +71,21 @@ def placeholder_problem(text: str, settings_cls: type[BaseModel], where: str) ->
     return None
 
 
-def _resolve(annotation: Any, cls: type) -> Any:
-    """A string annotation evaluated where the class was written (module globals, then the class body)."""
-    if not isinstance(annotation, str):
-        return annotation
-    module = inspect.getmodule(cls)
-    namespace = dict(vars(module)) if module is not None else {}
-    namespace.update(vars(cls))
-    namespace.setdefault(cls.__name__, cls)
+def _run_hints(cls: type[Any]) -> dict[str, Any]:
+    """``run``'s annotations resolved where the class was written (its module, then its body); {} if not."""
+    module = sys.modules.get(cls.__module__)
+    localns = {**vars(cls), cls.__name__: cls}
     try:
-        return eval(annotation, namespace)  # an annotation is an expression written by the class's author
-    except Exception:
-        return annotation  # unresolvable here (e.g. a name defined later): compared by name below
+        return typing.get_type_hints(cls.run, globalns=vars(module) if module else None, localns=localns)
+    except Exception:  # a name defined later, or in a script Ray rebuilt: compared by name below
+        return {}
 
 
-def _matches(annotation: Any, expected: type, role: str, cls: type) -> bool:
+def _matches(annotation: Any, expected: type, role: str) -> bool:
     """Whether ``annotation`` names ``expected`` (the class's ``role``, "Input" or "Output")."""
-    resolved = _resolve(annotation, cls)
-    if isinstance(resolved, str):
-        return resolved.rsplit(".", 1)[-1] in (expected.__name__, role)
-    return resolved is expected
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] in (expected.__name__, role)
+    return annotation is expected
 
 
 def run_signature_problem(cls: type[Any]) -> str | None:
@@ -107,14 +104,15 @@ def run_signature_problem(cls: type[Any]) -> str | None:
             "exactly one argument after self, the validated Input: def run(self, inputs: Input) -> Output"
         )
     inputs_cls, outputs_cls = cls.Input, cls.Output
-    annotation = params[0].annotation
-    if annotation is not inspect.Parameter.empty and not _matches(annotation, inputs_cls, "Input", cls):
+    hints = _run_hints(cls)
+    annotation = hints.get(params[0].name, params[0].annotation)
+    if annotation is not inspect.Parameter.empty and not _matches(annotation, inputs_cls, "Input"):
         return (
             f"run's parameter '{params[0].name}' is annotated {_text(annotation)} but the declared Input "
             f"is {inputs_cls.__qualname__}; annotate it as {inputs_cls.__name__} (or leave it out)"
         )
-    returned = signature.return_annotation
-    if returned is not inspect.Signature.empty and not _matches(returned, outputs_cls, "Output", cls):
+    returned = hints.get("return", signature.return_annotation)
+    if returned is not inspect.Signature.empty and not _matches(returned, outputs_cls, "Output"):
         return (
             f"run returns {_text(returned)} but the declared Output is {outputs_cls.__qualname__}; "
             f"annotate it as -> {outputs_cls.__name__}"

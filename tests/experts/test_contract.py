@@ -21,6 +21,8 @@ from experts._contract import placeholders, show
 from experts.base import Expert, ExpertDefinitionError, artifact_kind_of
 from loading import ModelNotAvailable
 from tests.experts.built_ins import built_in_experts, default_model_ids
+from tests.experts.harness import call_tool, deployed, observation
+from tests.experts.templated_expert import Bright
 from tests.experts.tiny_clip import build_tiny_clip
 from tests.experts.tiny_detect import build_tiny_detect
 from tests.experts.tiny_diffusion import (
@@ -184,6 +186,19 @@ def test_a_config_change_shows_in_the_system_prompt() -> None:
     assert "at most 768; default 256" in gligen and "(default 5.5)" in gligen and "512" not in gligen
     spec = catalogue.get("detect")
     assert spec is not None and "(default 0.6)" in str(spec.argument_schema())
+
+
+@pytest.mark.ray
+def test_the_system_prompt_follows_a_redeployed_setting(orch) -> None:
+    def entry() -> str:
+        return orch.system_prompt().split("- bright: ")[1].split("\n- ")[0]
+
+    with deployed(orch, Bright, options={"level": 120}):
+        assert "its default level is 120." in entry() and "(default 120)" in entry()
+        orch.add_expert(Bright, options={"level": 90.5})  # a config change: redeployed
+        assert "its default level is 90.5." in entry() and "(default 90.5)" in entry()
+        assert "120" not in entry()
+        assert observation(call_tool(orch, "bright", {}))["output"] == {"level": 90.5}
 
 
 # --- setup() ----------------------------------------------------------------------------------------

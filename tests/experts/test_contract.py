@@ -20,6 +20,10 @@ from pydantic import BaseModel, Field, ValidationError
 from experts._contract import placeholders, show
 from experts.base import Expert, ExpertDefinitionError, artifact_kind_of
 from loading import ModelNotAvailable
+from orchestrator.agent.tool_calling import tool_specs
+from orchestrator.config import load_config
+from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
+from prompts import render
 from tests.experts.built_ins import built_in_experts, default_model_ids
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.templated_expert import Bright
@@ -164,10 +168,6 @@ def test_descriptions_never_copy_a_setting_value(expert_cls: type[Expert]) -> No
 
 
 def test_a_config_change_shows_in_the_system_prompt() -> None:
-    from orchestrator.config import load_config
-    from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
-    from prompts import render
-
     config = load_config(
         {
             "experts": {
@@ -184,8 +184,9 @@ def test_a_config_change_shows_in_the_system_prompt() -> None:
     assert detect in prompt and gligen in prompt
     assert "(default 0.6)" in detect and "(default 0.45)" in detect and "0.35" not in detect
     assert "at most 768; default 256" in gligen and "(default 5.5)" in gligen and "512" not in gligen
-    spec = catalogue.get("detect")
-    assert spec is not None and "(default 0.6)" in str(spec.argument_schema())
+    functions = {spec["function"]["name"]: spec["function"] for spec in tool_specs(catalogue)}
+    assert "(default 0.6)" in functions["detect"]["parameters"]["properties"]["box_threshold"]["description"]
+    assert "at most 768; default 256" in str(functions["gligen"]["parameters"])  # native tool calling
 
 
 @pytest.mark.ray

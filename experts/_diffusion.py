@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from experts._loading import load_pretrained
-from experts.base import Expert, ExpertError
+from experts._loading import DeviceSettings, load_model
+from experts.base import ExpertError
 
 __all__ = [
     "MAX_SEED",
@@ -22,9 +22,14 @@ __all__ = [
     "check_multiple_of_8",
     "from_pil",
     "generator_for",
-    "load_model",
+    "guidance_field",
     "load_pipeline",
+    "negative_prompt_field",
+    "nsfw_blocked_field",
     "pick_seed",
+    "seed_field",
+    "steps_field",
+    "steps_setting",
     "to_pil",
     "working_size",
 ]
@@ -57,37 +62,51 @@ def seed_field() -> Any:
 
 
 def steps_field(maximum: int = 100) -> Any:
-    """The ``steps`` input (the default comes from the expert's settings)."""
+    """The ``steps`` input; its default is the expert's ``num_inference_steps`` setting."""
     return Field(
         default=None,
         ge=1,
         le=maximum,
-        description="denoising steps (default from the config; more is slower)",
+        description="denoising steps (default $num_inference_steps; more is slower, finer)",
     )
 
 
 def guidance_field() -> Any:
-    """The ``guidance_scale`` input (the default comes from the expert's settings)."""
+    """The ``guidance_scale`` input; its default is the expert's ``guidance_scale`` setting."""
     return Field(
         default=None,
         ge=0.0,
         le=30.0,
-        description="how strongly to follow the prompt (default from the config)",
+        description="how strongly to follow the prompt (default $guidance_scale)",
     )
 
 
-class DiffusionSettings(Expert.Settings):
-    """Settings every diffusion expert shares: where it runs and whether the NSFW checker runs."""
+def steps_setting(default: int, maximum: int = 200) -> Any:
+    """The ``num_inference_steps`` setting: denoising steps when a call gives no ``steps``."""
+    return Field(default=default, ge=1, le=maximum, description="denoising steps when a call gives none")
+
+
+def nsfw_blocked_field() -> Any:
+    """The ``nsfw_blocked`` output every diffusion expert reports."""
+    return Field(description="true when the safety checker flagged the result and blacked it out")
+
+
+class DiffusionSettings(DeviceSettings):
+    """Settings every diffusion expert shares: where it runs, the NSFW checker, the denoising defaults."""
 
     safety_checker: bool = Field(
-        default=True, description="run the model's NSFW safety checker when the model directory has one"
+        default=True,
+        description="run the model's NSFW safety checker when the model directory has one; "
+        "a flagged image is blacked out",
     )
-    device: str = Field(default="auto", description="auto (cuda when this replica has a GPU), cpu, cuda")
-    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu), float32, ...")
+    num_inference_steps: int = steps_setting(30)
+    guidance_scale: float = Field(
+        default=7.5, ge=0.0, le=30.0, description="classifier-free guidance when a call gives none"
+    )
 
 
 def load_pipeline(
-    pipeline_cls: type,
+    pipeline_cls: type[Any],
     model: str,
     *,
     expert: str,
@@ -95,15 +114,17 @@ def load_pipeline(
     dtype: Any,
     safety_checker: bool,
     scheduler: SchedulerName = "model",
+    option: str = "model",
 ) -> Any:
     """``pipeline_cls.from_pretrained(model)`` on ``device`` with a clear error when it is missing.
 
+    ``option`` names the setting that holds ``model`` (``model``, ``inpaint_model``), for that error.
     Without ``safety_checker`` the pipeline is loaded without its NSFW checker and feature extractor.
     """
     kwargs: dict[str, Any] = {"dtype": dtype}
     if not safety_checker:
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe = load_pretrained(pipeline_cls.from_pretrained, model, expert=expert, **kwargs)
+    pipe = load_model(pipeline_cls.from_pretrained, model, expert=expert, option=option, **kwargs)
     if scheduler != "model":
         import diffusers
 
@@ -111,11 +132,6 @@ def load_pipeline(
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def load_model(loader: Any, model: str, *, expert: str, option: str, **kwargs: Any) -> Any:
-    """:func:`load_pretrained` for a model set by ``options.<option>`` (its error names that option)."""
-    return load_pretrained(loader, model, expert=expert, option=option, **kwargs)
 
 
 def pick_seed(seed: int | None) -> int:

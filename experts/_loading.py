@@ -1,73 +1,32 @@
-"""Shared by the neural experts: device and dtype per replica, and model loading with clear errors.
+"""The neural experts' side of :mod:`loading`: the device/dtype settings they share, and model loading
+whose errors name the expert and the option to change.
 
-Imports torch lazily so the light experts never pay for it.
+Devices, dtypes and ``from_pretrained`` themselves live once in :mod:`loading` (shared with the
+local controller LLM); this module only adds what is particular to an expert's config.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-__all__ = ["DTypeName", "DeviceName", "ModelNotAvailable", "load_pretrained", "pick_device", "pick_dtype"]
+from pydantic import Field
 
-DeviceName = Literal["auto", "cpu", "cuda"] | str
-DTypeName = Literal["auto", "float32", "float16", "bfloat16"]
+from experts.base import Expert
+from loading import DTypeName, load_pretrained
 
-
-class ModelNotAvailable(RuntimeError):
-    """The configured model could not be loaded; the message names it and how to provide it."""
+__all__ = ["DeviceSettings", "load_model"]
 
 
-def pick_device(setting: str = "auto") -> str:
-    """``auto`` → ``cuda`` when this replica was given a GPU (Ray sets CUDA_VISIBLE_DEVICES), else ``cpu``."""
-    import torch
+class DeviceSettings(Expert.Settings):
+    """Where a neural expert runs: the options every model-backed expert shares."""
 
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelNotAvailable(
-            f"device '{setting}' was asked for but this replica sees no CUDA GPU; give the deployment "
-            "ray_actor_options.num_gpus (e.g. 0.5) or set device: auto"
-        )
-    return setting
+    device: str = Field(default="auto", description="auto (cuda when the replica has a GPU), cpu or cuda[:n]")
+    dtype: DTypeName = Field(default="auto", description="auto (float16 on cuda, float32 on cpu) or a dtype")
 
 
-def pick_dtype(setting: str, device: str) -> Any:
-    """``auto`` → float16 on CUDA, float32 on CPU; otherwise the named torch dtype."""
-    import torch
-
-    if setting == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
-    try:
-        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[setting]
-    except KeyError:
-        raise ModelNotAvailable(f"dtype '{setting}' is not one of auto, float32, float16, bfloat16") from None
-
-
-def load_pretrained(
+def load_model(
     loader: Callable[..., Any], model: str, *, expert: str, option: str = "model", **kwargs: Any
 ) -> Any:
-    """``loader(model, **kwargs)`` (a ``from_pretrained``) with one clear error when the model is missing.
-
-    A local directory is loaded with ``local_files_only=True``; a hub id is looked up in the
-    local cache (and, where the hub is reachable, downloaded).
-    """
-    local = Path(model).expanduser()
-    if local.is_dir():
-        kwargs.setdefault("local_files_only", True)
-        model = str(local)
-    elif model.startswith(("/", "./", "~")):
-        raise ModelNotAvailable(f"expert '{expert}': model directory {model} does not exist")
-    try:
-        return loader(model, **kwargs)
-    except (OSError, ValueError) as err:
-        offline = (
-            " (this machine is offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        )
-        raise ModelNotAvailable(
-            f"expert '{expert}': could not load model '{model}'{offline}: {err}\n"
-            f"Download it on a machine with hub access (`huggingface-cli download {model} --local-dir DIR`), "
-            f"copy DIR to every node that runs this expert, and set the expert's options.{option} to DIR."
-        ) from err
+    """:func:`loading.load_pretrained` for the model set by the expert's ``options.<option>``."""
+    return load_pretrained(loader, model, owner=f"expert '{expert}'", option=f"options.{option}", **kwargs)

@@ -25,7 +25,8 @@ from transformers import (
 )
 from transformers.processing_utils import ProcessorMixin
 
-from experts._loading import ModelNotAvailable, load_pretrained
+from experts._loading import load_model
+from loading import ModelNotAvailable
 
 __all__ = ["FAMILIES", "Family", "Qwen2VLImageOnlyProcessor", "greedy_config", "load_family"]
 
@@ -53,8 +54,8 @@ class Family:
     """What one family loads, and the limits its processor puts on images."""
 
     model_type: str
-    model_class: type
-    processor_class: type
+    model_class: type[Any]
+    processor_class: type[Any]
     max_aspect_ratio: float | None = None
 
 
@@ -68,7 +69,7 @@ FAMILIES: dict[str, Family] = {
 def load_family(family: str, model: str, *, expert: str, device: str, dtype: Any) -> tuple[Any, Any]:
     """``(processor, model)`` of checkpoint ``model``, which must be of ``family``; model in eval mode."""
     spec = FAMILIES[family]
-    config = load_pretrained(AutoConfig.from_pretrained, model, expert=expert)
+    config = load_model(AutoConfig.from_pretrained, model, expert=expert)
     if config.model_type != spec.model_type:
         others = [name for name, f in FAMILIES.items() if f.model_type == config.model_type]
         hint = f"set options.family to '{others[0]}'" if others else f"give a {family} checkpoint"
@@ -76,8 +77,8 @@ def load_family(family: str, model: str, *, expert: str, device: str, dtype: Any
             f"expert '{expert}': model '{model}' is a '{config.model_type}' checkpoint but options.family "
             f"is '{family}'; {hint}"
         )
-    processor = load_pretrained(spec.processor_class.from_pretrained, model, expert=expert)
-    network = load_pretrained(spec.model_class.from_pretrained, model, expert=expert, dtype=dtype)
+    processor = load_model(spec.processor_class.from_pretrained, model, expert=expert)
+    network = load_model(spec.model_class.from_pretrained, model, expert=expert, dtype=dtype)
     network.to(device).eval()
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:  # batches are left-padded; generation never attends to the padding

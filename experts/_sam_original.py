@@ -9,14 +9,12 @@ segment-anything needs torchvision (its resize transform), which the default ins
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from experts._loading import ModelNotAvailable, pick_device, pick_dtype
-
-if TYPE_CHECKING:
-    from experts.segment import Embedding, Prompts, SegmentSettings
+from experts._sam_backend import Embedding, Prompts
+from loading import ModelNotAvailable, pick_device, pick_dtype
 
 __all__ = ["INSTALL_HINT", "OriginalSam"]
 
@@ -29,39 +27,39 @@ INSTALL_HINT = (
 class OriginalSam:
     """SAM from an original checkpoint via ``segment_anything`` (``SamPredictor`` for its transform)."""
 
-    def __init__(self, settings: SegmentSettings) -> None:
+    def __init__(
+        self, *, checkpoint: str, model_type: str, device: str, dtype: str, mask_threshold: float
+    ) -> None:
         try:
             import torch
             from segment_anything import SamPredictor, sam_model_registry
         except ImportError as err:
             raise ImportError(f"{INSTALL_HINT} ({err})") from err
 
-        if settings.model_type not in sam_model_registry:
+        if model_type not in sam_model_registry:
             known = ", ".join(sorted(sam_model_registry))
             raise ModelNotAvailable(
-                f"expert 'segment': model_type '{settings.model_type}' is not one of {known}; "
+                f"expert 'segment': model_type '{model_type}' is not one of {known}; "
                 "use the type the checkpoint was trained as (sam_vit_b_*.pth → vit_b)"
             )
-        checkpoint = Path(str(settings.checkpoint)).expanduser()
-        if not checkpoint.is_file():
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
             raise ModelNotAvailable(
-                f"expert 'segment': SAM checkpoint {checkpoint} does not exist. Download the original "
-                f"{settings.model_type} .pth from the segment-anything repository on a machine with access, "
+                f"expert 'segment': SAM checkpoint {path} does not exist. Download the original "
+                f"{model_type} .pth from the segment-anything repository on a machine with access, "
                 "copy it to every node that runs this expert and set options.checkpoint to its path."
             )
-        self.device = pick_device(settings.device)
+        self.device = pick_device(device)
         # the original code is written for float32; half precision only when asked for
-        self.dtype = torch.float32 if settings.dtype == "auto" else pick_dtype(settings.dtype, self.device)
-        self.threshold = settings.mask_threshold
-        sam = sam_model_registry[settings.model_type](checkpoint=str(checkpoint))
+        self.dtype = torch.float32 if dtype == "auto" else pick_dtype(dtype, self.device)
+        self.threshold = mask_threshold
+        sam = sam_model_registry[model_type](checkpoint=str(path))
         self.model = sam.to(self.device, self.dtype).eval()
         self.predictor = SamPredictor(self.model)
         self._torch = torch
 
     def embed(self, arrays: list[np.ndarray]) -> list[Embedding]:
         """Embeddings of several images in one image-encoder pass."""
-        from experts.segment import Embedding
-
         torch = self._torch
         resized = [self.predictor.transform.apply_image(array) for array in arrays]
         with torch.inference_mode():

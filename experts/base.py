@@ -15,11 +15,14 @@ it a handle.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
+
+from experts._contract import placeholder_problem, render, run_signature_problem
 
 __all__ = [
     "HANDLE_PATTERN",
@@ -188,34 +191,32 @@ class NewText:
     text: str
 
 
-class _ArbitraryModel(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+InputT = TypeVar("InputT", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
-class Expert:
-    """Base class of every expert. Subclasses set the class attributes and ``run``.
+class Expert(Generic[InputT, OutputT]):
+    """Base class of every expert, generic over its Input and Output models.
 
     Example::
 
-        class Crop(Expert):
+        class Crop(Expert[CropInput, CropOutput]):
             name = "crop"
             description = "Crop an image to a box; returns a new image."
+            Input = CropInput
+            Output = CropOutput
 
-            class Input(BaseModel):
-                image: ImageRef
-                box: tuple[int, int, int, int]
+            def run(self, inputs: CropInput) -> CropOutput: ...
 
-            class Output(BaseModel):
-                model_config = ConfigDict(arbitrary_types_allowed=True)
-                image: NewImage
-
-            def run(self, inputs: Input) -> Output: ...
+    ``description`` and the descriptions of ``Input``'s fields may name settings as ``$name``
+    (``$$`` is a dollar sign): :meth:`describe` and :meth:`argument_schema` fill them from the
+    deployed settings, so what the controller reads follows the config.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
-    Input: ClassVar[type[BaseModel]]
-    Output: ClassVar[type[BaseModel]]
+    Input: type[InputT]
+    Output: type[OutputT]
     thread_safe: ClassVar[bool] = True
     """False makes the replica run one call at a time (a lock around ``run``)."""
 
@@ -223,6 +224,8 @@ class Expert:
         """Options the config may set for this expert (none by default)."""
 
         model_config = ConfigDict(extra="forbid")
+
+    settings: BaseModel
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,40 +242,43 @@ class Expert:
             raise ExpertDefinitionError(
                 f"{where}: 'name' must be a lowercase identifier like 'draw_boxes', got {name!r}"
             )
+        where = f"{where} ('{name}')"
         description = getattr(cls, "description", None)
         if not isinstance(description, str) or len(description.strip()) < 10:
             raise ExpertDefinitionError(
-                f"{where} ('{name}'): 'description' must be a sentence the controller can act on"
+                f"{where}: 'description' must be a sentence the controller can act on"
             )
         for attr in ("Input", "Output", "Settings"):
             model = getattr(cls, attr, None)
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise ExpertDefinitionError(
-                    f"{where} ('{name}'): '{attr}' must be a pydantic BaseModel subclass"
-                )
+                raise ExpertDefinitionError(f"{where}: '{attr}' must be a pydantic BaseModel subclass")
         if cls.run is Expert.run:
-            raise ExpertDefinitionError(f"{where} ('{name}'): define run(self, inputs) -> Output")
+            raise ExpertDefinitionError(f"{where}: define run(self, inputs) -> Output")
+        problem = run_signature_problem(cls) or _template_problem(cls)
+        if problem:
+            raise ExpertDefinitionError(f"{where}: {problem}")
 
-    def __init__(self, settings: BaseModel | dict[str, Any] | None = None) -> None:
-        if isinstance(settings, BaseModel):
-            self.settings = settings
-        else:
-            self.settings = type(self).Settings.model_validate(settings or {})
+    def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None) -> None:
+        self.settings = type(self).settings_of(settings)
 
     def setup(self) -> None:
-        """Load weights and other expensive state; called once per replica."""
+        """Load weights and other expensive state; called once per replica.
 
-    def run(self, inputs: Any) -> BaseModel:
+        Load every model the settings name here, so a missing one fails when the expert is
+        deployed, not in the middle of a task.
+        """
+
+    def run(self, inputs: InputT) -> OutputT:
         """Map validated inputs to an Output instance."""
         raise NotImplementedError  # replaced by every subclass; checked in __init_subclass__
 
-    def run_batch(self, batch: list[Any]) -> list[BaseModel | ExpertError]:
+    def run_batch(self, batch: list[InputT]) -> list[OutputT | ExpertError]:
         """Run several inputs at once. Experts whose model runs batched override this.
 
         Return one Output (or an :class:`ExpertError` for that item alone) per input, in order.
         The replica calls it when the deployment's ``batching`` is on (``@serve.batch``).
         """
-        results: list[BaseModel | ExpertError] = []
+        results: list[OutputT | ExpertError] = []
         for inputs in batch:
             try:
                 results.append(self.run(inputs))
@@ -281,6 +287,39 @@ class Expert:
         return results
 
     @classmethod
-    def argument_schema(cls) -> dict[str, Any]:
-        """The JSON schema of the controller-facing arguments."""
-        return cls.Input.model_json_schema()
+    def settings_of(cls, settings: BaseModel | Mapping[str, Any] | None = None) -> BaseModel:
+        """``settings`` (a config's ``options:``, or None for the defaults) as this expert's Settings."""
+        if isinstance(settings, BaseModel):
+            return settings
+        return cls.Settings.model_validate(dict(settings or {}))
+
+    @classmethod
+    def describe(cls, settings: BaseModel | Mapping[str, Any] | None = None) -> str:
+        """The description the controller reads, its ``$setting`` names filled from ``settings``."""
+        text = cls.description.strip()
+        return render(text, cls.settings_of(settings)) if "$" in text else text
+
+    @classmethod
+    def argument_schema(cls, settings: BaseModel | Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of the controller-facing arguments, field descriptions filled from ``settings``."""
+        schema = cls.Input.model_json_schema()
+        properties = schema.get("properties", {})
+        if any("$" in prop.get("description", "") for prop in properties.values()):
+            values = cls.settings_of(settings)
+            for prop in properties.values():
+                if "description" in prop:
+                    prop["description"] = render(prop["description"], values)
+        return schema
+
+
+def _template_problem(cls: type[Expert[Any, Any]]) -> str | None:
+    """Why the description or an Input field description names something that is not a setting."""
+    texts = {"'description'": cls.description}
+    texts |= {
+        f"Input field '{name}'": field.description or "" for name, field in cls.Input.model_fields.items()
+    }
+    for where, text in texts.items():
+        problem = placeholder_problem(text, cls.Settings, where)
+        if problem:
+            return problem
+    return None

@@ -29,7 +29,20 @@ class CannyOutput(BaseModel):
     edge_fraction: float = Field(description="fraction of pixels that are edges (0..1)")
 
 
-class Canny(Expert):
+def canny_edges(array: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The Canny edge map of an HxWx3 RGB image: HxWx3 uint8, white edges on black.
+
+    Raises :class:`ExpertError` unless ``low < high``.
+    """
+    if low >= high:
+        raise ExpertError(
+            f"low_threshold ({low:g}) must be smaller than high_threshold ({high:g}); e.g. use 100 and 200"
+        )
+    edges = cv2.Canny(cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY), low, high)
+    return np.repeat(edges[:, :, None], 3, axis=2)
+
+
+class Canny(Expert[CannyInput, CannyOutput]):
     name = "canny"
     description = (
         "Detect edges with the Canny detector. Returns 'image', a black image of the same size "
@@ -41,16 +54,6 @@ class Canny(Expert):
     Output = CannyOutput
 
     def run(self, inputs: CannyInput) -> CannyOutput:
-        low, high = inputs.low_threshold, inputs.high_threshold
-        if low >= high:
-            raise ExpertError(
-                f"low_threshold ({low:g}) must be smaller than high_threshold ({high:g}); "
-                "e.g. use 100 and 200"
-            )
-        gray = cv2.cvtColor(np.ascontiguousarray(inputs.image.array), cv2.COLOR_RGB2GRAY)
-        edges = cv2.Canny(gray, low, high)
-        fraction = float(np.count_nonzero(edges)) / edges.size
-        return CannyOutput(
-            image=NewImage(np.repeat(edges[:, :, None], 3, axis=2)),
-            edge_fraction=round(fraction, 4),
-        )
+        edges = canny_edges(inputs.image.array, inputs.low_threshold, inputs.high_threshold)
+        fraction = float(np.count_nonzero(edges[:, :, 0])) / edges[:, :, 0].size
+        return CannyOutput(image=NewImage(edges), edge_fraction=round(fraction, 4))

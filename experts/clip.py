@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from experts._geometry import Box, check_box_inside
-from experts._loading import load_pretrained, pick_device, pick_dtype
+from experts._loading import DeviceSettings, load_model
 from experts.base import Expert, ExpertError, ImageRef, NewBoxes
+from loading import pick_device, pick_dtype
 
 
 class ClipInput(BaseModel):
@@ -52,15 +53,13 @@ class ClipOutput(BaseModel):
     )
 
 
-class ClipSettings(Expert.Settings):
+class ClipSettings(DeviceSettings):
     """Options for the ``options:`` of the clip entry in the config (unknown keys are rejected)."""
 
     model: str = Field(
         default="openai/clip-vit-base-patch32",
         description="hub id or local directory of a transformers CLIP checkpoint",
     )
-    device: str = Field(default="auto", description="auto (cuda when the replica has a GPU), cpu or cuda[:n]")
-    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu), float32, ...")
     label_template: str = Field(
         default="a photo of {}.", description="prompt each classify label is put in ('{}' marks the label)"
     )
@@ -95,7 +94,7 @@ def _clean_list(values: list[str] | None, name: str, example: str) -> list[str]:
     return cleaned
 
 
-class Clip(Expert):
+class Clip(Expert[ClipInput, ClipOutput]):
     name = "clip"
     description = (
         "Zero-shot image classification and text-image matching with CLIP. mode 'classify': "
@@ -116,8 +115,8 @@ class Clip(Expert):
         s = self.settings
         self._device = pick_device(s.device)
         self._dtype = pick_dtype(s.dtype, self._device)
-        self._processor = load_pretrained(AutoProcessor.from_pretrained, s.model, expert=self.name)
-        model = load_pretrained(CLIPModel.from_pretrained, s.model, expert=self.name, dtype=self._dtype)
+        self._processor = load_model(AutoProcessor.from_pretrained, s.model, expert=self.name)
+        model = load_model(CLIPModel.from_pretrained, s.model, expert=self.name, dtype=self._dtype)
         self._model = model.to(self._device).eval()
         self._scale = float(self._model.logit_scale.detach().exp())
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,17 +14,20 @@ from experts._diffusion import (
     from_pil,
     generator_for,
     guidance_field,
-    load_model,
     load_pipeline,
     negative_prompt_field,
+    nsfw_blocked_field,
     pick_seed,
     seed_field,
     steps_field,
+    steps_setting,
     to_pil,
     working_size,
 )
-from experts._loading import pick_device, pick_dtype
+from experts._loading import load_model
 from experts.base import Expert, ExpertError, ImageRef, NewImage
+from experts.canny import canny_edges
+from loading import pick_device, pick_dtype
 
 ConditionKind = Literal["canny", "depth", "seg"]
 
@@ -113,7 +115,7 @@ class ControlNetOutput(BaseModel):
         description="the condition map computed from 'image' (None when given)"
     )
     seed: int = Field(description="the seed used (pass it again to reproduce this image)")
-    nsfw_blocked: bool = Field(description="true when the safety checker blocked the result (image is black)")
+    nsfw_blocked: bool = nsfw_blocked_field()
 
 
 class ControlNetSettings(DiffusionSettings):
@@ -129,27 +131,26 @@ class ControlNetSettings(DiffusionSettings):
             "depth": "lllyasviel/sd-controlnet-depth",
             "seg": "lllyasviel/sd-controlnet-seg",
         },
-        description="condition kind → ControlNetModel (hub id or directory); each loads on first use",
+        description="condition kind → ControlNetModel (hub id or directory); all load at replica start",
     )
-    depth_model: str = Field(
+    depth_model: str | None = Field(
         default="Intel/dpt-hybrid-midas",
-        description="depth estimator for computed depth maps (transformers AutoModelForDepthEstimation)",
+        description="depth estimator for computed depth maps (transformers AutoModelForDepthEstimation); "
+        "loaded when a depth ControlNet is configured; null: only ready depth maps are accepted",
     )
-    seg_model: str = Field(
+    seg_model: str | None = Field(
         default="openmmlab/upernet-convnext-small",
-        description="ADE20K semantic segmenter for computed seg maps (AutoModelForSemanticSegmentation)",
+        description="ADE20K semantic segmenter for computed seg maps (AutoModelForSemanticSegmentation); "
+        "loaded when a seg ControlNet is configured; null: only ready seg maps are accepted",
     )
-    num_inference_steps: int = Field(default=20, ge=1, le=200, description="default denoising steps")
-    guidance_scale: float = Field(
-        default=7.5, ge=0.0, le=30.0, description="default classifier-free guidance"
-    )
+    num_inference_steps: int = steps_setting(20)
     max_side: int = Field(
         default=768, ge=64, le=2048, description="default output size fits this longer side"
     )
     scheduler: SchedulerName = Field(default="unipc", description="'model' keeps the pipeline's scheduler")
 
 
-class ControlNet(Expert):
+class ControlNet(Expert[ControlNetInput, ControlNetOutput]):
     name = "controlnet"
     description = (
         "Generate a new image from a text prompt that keeps the structure of another image, with "
@@ -180,8 +181,13 @@ class ControlNet(Expert):
             safety_checker=s.safety_checker,
             scheduler=s.scheduler,
         )
-        self._pipelines: dict[str, Any] = {}  # condition kind → pipeline, built on first use
+        # Every model the settings name loads now, so a missing one fails the deployment, not a task.
+        self._pipelines = {kind: self._load_pipeline(kind, model) for kind, model in s.controlnets.items()}
         self._estimators: dict[str, tuple[Any, Any]] = {}  # depth/seg → (processor, model)
+        for kind in ("depth", "seg"):
+            model_id = getattr(s, f"{kind}_model")
+            if kind in s.controlnets and model_id is not None:
+                self._estimators[kind] = self._load_estimator(kind, model_id)
 
     def run(self, inputs: ControlNetInput) -> ControlNetOutput:
         kind = inputs.condition
@@ -194,7 +200,7 @@ class ControlNet(Expert):
         computed, condition = self._condition_map(inputs)
         width, height = self._output_size(inputs, condition)
         seed = pick_seed(inputs.seed)
-        result = self._pipeline(kind)(
+        result = self._pipelines[kind](
             prompt=inputs.prompt,
             negative_prompt=inputs.negative_prompt,
             image=to_pil(condition),
@@ -242,24 +248,20 @@ class ControlNet(Expert):
                 "ready map as condition_image instead"
             )
         if kind == "canny":
-            return True, self._canny(source.array, inputs.low_threshold, inputs.high_threshold)
+            return True, canny_edges(source.array, inputs.low_threshold, inputs.high_threshold)
+        if kind not in self._estimators:
+            raise ExpertError(
+                f"this deployment cannot compute {kind} maps (options.{kind}_model is not set); pass a ready "
+                f"{kind} map as condition_image instead"
+            )
         if kind == "depth":
             return True, self._depth(source.array)
         return True, self._seg(source.array)
 
-    @staticmethod
-    def _canny(array: np.ndarray, low: float, high: float) -> np.ndarray:
-        if low >= high:
-            raise ExpertError(
-                f"low_threshold ({low:g}) must be smaller than high_threshold ({high:g}); e.g. 100 and 200"
-            )
-        edges = cv2.Canny(cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY), low, high)
-        return np.repeat(edges[:, :, None], 3, axis=2)
-
     def _depth(self, array: np.ndarray) -> np.ndarray:
         import torch
 
-        processor, model = self._estimator("depth")
+        processor, model = self._estimators["depth"]
         height, width = array.shape[:2]
         pixels = processor(images=to_pil(array), return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
@@ -274,7 +276,7 @@ class ControlNet(Expert):
     def _seg(self, array: np.ndarray) -> np.ndarray:
         import torch
 
-        processor, model = self._estimator("seg")
+        processor, model = self._estimators["seg"]
         height, width = array.shape[:2]
         pixels = processor(images=to_pil(array), return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
@@ -282,49 +284,46 @@ class ControlNet(Expert):
         labels = processor.post_process_semantic_segmentation(outputs, target_sizes=[(height, width)])[0]
         return ADE20K_PALETTE[labels.cpu().numpy() % len(ADE20K_PALETTE)]
 
-    def _estimator(self, kind: Literal["depth", "seg"]) -> tuple[Any, Any]:
-        """The (image processor, model) that computes ``kind`` maps, loaded on first use."""
-        if kind not in self._estimators:
-            from transformers import (
-                AutoImageProcessor,
-                AutoModelForDepthEstimation,
-                AutoModelForSemanticSegmentation,
-            )
+    # --- loading ------------------------------------------------------------------------
 
-            option = f"{kind}_model"
-            model_id = getattr(self.settings, option)
-            model_cls = AutoModelForDepthEstimation if kind == "depth" else AutoModelForSemanticSegmentation
-            processor = load_model(
-                AutoImageProcessor.from_pretrained, model_id, expert=self.name, option=option, backend="pil"
-            )
-            model = load_model(
-                model_cls.from_pretrained, model_id, expert=self.name, option=option, dtype=self._dtype
-            )
-            self._estimators[kind] = (processor, model.to(self._device).eval())
-        return self._estimators[kind]
+    def _load_estimator(self, kind: str, model_id: str) -> tuple[Any, Any]:
+        """The (image processor, model) that computes ``kind`` maps."""
+        from transformers import (
+            AutoImageProcessor,
+            AutoModelForDepthEstimation,
+            AutoModelForSemanticSegmentation,
+        )
 
-    # --- generation ---------------------------------------------------------------------
+        option = f"{kind}_model"
+        model_cls = AutoModelForDepthEstimation if kind == "depth" else AutoModelForSemanticSegmentation
+        processor = load_model(
+            AutoImageProcessor.from_pretrained, model_id, expert=self.name, option=option, backend="pil"
+        )
+        model = load_model(
+            model_cls.from_pretrained, model_id, expert=self.name, option=option, dtype=self._dtype
+        )
+        return processor, model.to(self._device).eval()
 
-    def _pipeline(self, kind: str) -> Any:
-        """The ControlNet pipeline for ``kind``: the shared base parts plus its ControlNet (loaded once)."""
-        if kind not in self._pipelines:
-            from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    def _load_pipeline(self, kind: str, model_id: str) -> Any:
+        """The ControlNet pipeline for ``kind``: the shared base parts plus its ControlNet."""
+        from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
-            controlnet = load_model(
-                ControlNetModel.from_pretrained,
-                self.settings.controlnets[kind],
-                expert=self.name,
-                option=f"controlnets.{kind}",
-                dtype=self._dtype,
-            ).to(self._device)
-            pipe = StableDiffusionControlNetPipeline(
-                **self._base.components,
-                controlnet=controlnet,
-                requires_safety_checker=bool(self._base.config.requires_safety_checker),
-            )
-            pipe.set_progress_bar_config(disable=True)
-            self._pipelines[kind] = pipe
-        return self._pipelines[kind]
+        controlnet = load_model(
+            ControlNetModel.from_pretrained,
+            model_id,
+            expert=self.name,
+            option=f"controlnets.{kind}",
+            dtype=self._dtype,
+        ).to(self._device)
+        pipe: Any = StableDiffusionControlNetPipeline(
+            **self._base.components,
+            controlnet=controlnet,
+            requires_safety_checker=bool(self._base.config.requires_safety_checker),
+        )
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    # --- output size --------------------------------------------------------------------
 
     def _output_size(self, inputs: ControlNetInput, condition: np.ndarray) -> tuple[int, int]:
         """(width, height): as asked, the missing side from the map's aspect, or the map's size fitted."""

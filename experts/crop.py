@@ -28,7 +28,7 @@ class CropOutput(BaseModel):
     box: list[int] = Field(description="[x0, y0, x1, y1] of the crop in the source image, padding included")
 
 
-class Crop(Expert):
+class Crop(Expert[CropInput, CropOutput]):
     name = "crop"
     description = (
         "Crop an image to a box [x0, y0, x1, y1] (pixels), optionally with padding around it. "

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from ray import ObjectRef, serve
 from ray.serve import Application
 
+from experts import deployment_defaults as defaults
 from experts.base import Expert, ExpertError, ImageData, MaskData
 
 __all__ = ["ExpertReplica", "WireRef", "build_expert_app", "format_validation_error"]
@@ -95,7 +96,7 @@ class ExpertReplica:
         with self._lock:
             return fn(arg)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    @serve.batch(max_batch_size=defaults.MAX_BATCH_SIZE, batch_wait_timeout_s=defaults.BATCH_WAIT_TIMEOUT_S)
     async def _batched(self, batch: list[BaseModel]) -> list[BaseModel | ExpertError]:
         results = await asyncio.to_thread(self._locked, self._expert.run_batch, batch)
         if len(results) != len(batch):
@@ -145,18 +146,19 @@ def build_expert_app(
     *,
     deployment_name: str,
     settings: dict[str, Any] | None = None,
-    num_replicas: int | None = 1,
+    num_replicas: int | None = defaults.NUM_REPLICAS,
     autoscaling_config: dict[str, Any] | None = None,
     ray_actor_options: dict[str, Any] | None = None,
-    max_ongoing_requests: int = 16,
+    max_ongoing_requests: int = defaults.MAX_ONGOING_REQUESTS,
     batching: dict[str, Any] | None = None,
 ) -> Application:
     """A Serve application running ``expert_cls`` with the given deployment settings.
 
     ``settings`` are validated against the expert's ``Settings`` here, before anything is
     deployed, so a typo in the config fails fast with the expert's name in the message.
-    ``batching`` (``{"max_batch_size": 8, "batch_wait_timeout_s": 0.01}``) turns on ``@serve.batch``:
-    concurrent calls are grouped and passed to the expert's ``run_batch``.
+    ``batching`` (``{"max_batch_size": ..., "batch_wait_timeout_s": ...}``) turns on ``@serve.batch``:
+    concurrent calls are grouped and passed to the expert's ``run_batch``. Unset values take
+    :mod:`experts.deployment_defaults`.
     """
     try:
         checked = expert_cls.Settings.model_validate(settings or {})
@@ -165,11 +167,11 @@ def build_expert_app(
     options: dict[str, Any] = {
         "name": deployment_name,
         "max_ongoing_requests": max_ongoing_requests,
-        "ray_actor_options": dict(ray_actor_options or {"num_cpus": 0.1}),
+        "ray_actor_options": dict(ray_actor_options or defaults.ray_actor_options()),
     }
     if autoscaling_config is not None:
         options["autoscaling_config"] = autoscaling_config
     else:
-        options["num_replicas"] = num_replicas or 1
+        options["num_replicas"] = num_replicas or defaults.NUM_REPLICAS
     deployment = serve.deployment(**options)(ExpertReplica)
     return deployment.bind(expert_cls, checked.model_dump(), batching)

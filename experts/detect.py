@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from experts._geometry import enclosing_box
-from experts._loading import load_pretrained, pick_device, pick_dtype
+from experts._loading import DeviceSettings, load_model
 from experts.base import Expert, ExpertError, ImageRef, NewBoxes
+from loading import pick_device, pick_dtype
 
 
 class DetectInput(BaseModel):
@@ -21,7 +22,7 @@ class DetectInput(BaseModel):
         default=None,
         ge=0.0,
         le=1.0,
-        description="keep boxes whose confidence exceeds this (default: the configured value, 0.35); "
+        description="keep boxes whose confidence exceeds this (default $box_threshold); "
         "lower it to find more, fainter objects",
     )
     text_threshold: float | None = Field(
@@ -29,7 +30,7 @@ class DetectInput(BaseModel):
         ge=0.0,
         le=1.0,
         description="a box is labelled with a phrase only when that phrase's score exceeds this "
-        "(default: the configured value, 0.25)",
+        "(default $text_threshold)",
     )
 
 
@@ -44,15 +45,13 @@ class DetectOutput(BaseModel):
     image_size: list[int] = Field(description="[width, height] of the image searched")
 
 
-class DetectSettings(Expert.Settings):
+class DetectSettings(DeviceSettings):
     """Options for the ``options:`` of the detect entry in the config (unknown keys are rejected)."""
 
     model: str = Field(
         default="IDEA-Research/grounding-dino-tiny",
         description="hub id or local directory of a transformers Grounding DINO checkpoint",
     )
-    device: str = Field(default="auto", description="auto (cuda when the replica has a GPU), cpu or cuda[:n]")
-    dtype: str = Field(default="auto", description="auto (float16 on cuda, float32 on cpu), float32, ...")
     box_threshold: float = Field(default=0.35, ge=0.0, le=1.0, description="default box confidence cut")
     text_threshold: float = Field(default=0.25, ge=0.0, le=1.0, description="default phrase score cut")
     max_detections: int = Field(default=50, ge=1, le=900, description="keep at most this many boxes")
@@ -73,7 +72,7 @@ def _check_phrases(phrases: list[str]) -> list[str]:
     return cleaned
 
 
-class Detect(Expert):
+class Detect(Expert[DetectInput, DetectOutput]):
     name = "detect"
     description = (
         "Find objects named by free-text phrases in an image (open-set detection, Grounding DINO). "
@@ -94,8 +93,8 @@ class Detect(Expert):
         s = self.settings
         self._device = pick_device(s.device)
         self._dtype = pick_dtype(s.dtype, self._device)
-        self._processor = load_pretrained(AutoProcessor.from_pretrained, s.model, expert=self.name)
-        model = load_pretrained(
+        self._processor = load_model(AutoProcessor.from_pretrained, s.model, expert=self.name)
+        model = load_model(
             GroundingDinoForObjectDetection.from_pretrained, s.model, expert=self.name, dtype=self._dtype
         )
         self._model = model.to(self._device).eval()
@@ -193,7 +192,7 @@ class Detect(Expert):
         per_phrase = torch.where(member[None], probs[:, None, :], torch.zeros(())).amax(-1)
         phrase_score, phrase = per_phrase.max(-1)
         score = probs.amax(-1)
-        corners = center_to_corners_format(boxes) * torch.tensor([width, height, width, height])
+        corners: Any = center_to_corners_format(boxes) * torch.tensor([width, height, width, height])
 
         items: list[dict[str, Any]] = []
         keep = (score > box_threshold) & (phrase_score > text_threshold)

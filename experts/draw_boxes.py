@@ -34,7 +34,7 @@ def _text_color(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > 150 else (255, 255, 255)
 
 
-class DrawBoxes(Expert):
+class DrawBoxes(Expert[DrawBoxesInput, DrawBoxesOutput]):
     name = "draw_boxes"
     description = (
         "Draw outlined boxes, optionally labelled, on a copy of an image, e.g. to show the user "

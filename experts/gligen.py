@@ -2,7 +2,7 @@
 
 Runs diffusers' ``StableDiffusionGLIGENPipeline`` (in diffusers' deprecated pipelines). Boxes
 arrive in pixels and are normalised to the [0, 1] ``xyxy`` the pipeline wants. Box-region
-inpainting uses the separate inpainting checkpoint (loaded on first use), which works on a
+inpainting uses the separate inpainting checkpoint (loaded with the other at start-up), which works on a
 square of the VAE's ``sample_size``: the image is stretched to it, the normalised boxes stay
 valid, and the result is stretched back to the image's size.
 """
@@ -16,17 +16,22 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from experts._diffusion import (
-    MAX_SEED,
     DiffusionSettings,
     check_multiple_of_8,
     from_pil,
     generator_for,
+    guidance_field,
     load_pipeline,
+    negative_prompt_field,
+    nsfw_blocked_field,
     pick_seed,
+    seed_field,
+    steps_field,
+    steps_setting,
 )
 from experts._geometry import BOX_DESCRIPTION, Box, check_box_inside, size_text
-from experts._loading import ModelNotAvailable, pick_device, pick_dtype
 from experts.base import Expert, ExpertError, ImageData, ImageRef, NewBoxes, NewImage
+from loading import ModelNotAvailable, pick_device, pick_dtype
 
 MAX_PHRASES = 30  # the pipeline silently keeps only the first 30 objects; we refuse more instead
 
@@ -46,21 +51,17 @@ class GligenInput(BaseModel):
     )
     width: int | None = Field(
         default=None,
-        description="width of a new image in pixels (a multiple of 8, at most 1024; default 512); "
-        "leave out when an image is given",
+        description="width of a new image in pixels (a multiple of 8, at most $max_side; default "
+        "$default_size); leave out when an image is given",
     )
     height: int | None = Field(
         default=None,
-        description="height of a new image in pixels (a multiple of 8, at most 1024; default 512); "
-        "leave out when an image is given",
+        description="height of a new image in pixels (a multiple of 8, at most $max_side; default "
+        "$default_size); leave out when an image is given",
     )
-    negative_prompt: str | None = Field(default=None, description="what the image should not show")
-    steps: int | None = Field(
-        default=None, ge=1, le=150, description="denoising steps (more: slower, finer); default 50"
-    )
-    guidance_scale: float | None = Field(
-        default=None, ge=0.0, le=30.0, description="how closely to follow the prompt; default 7.5"
-    )
+    negative_prompt: str | None = negative_prompt_field()
+    steps: int | None = steps_field(maximum=150)
+    guidance_scale: float | None = guidance_field()
     scheduled_sampling_beta: float = Field(
         default=0.3,
         ge=0.0,
@@ -68,13 +69,7 @@ class GligenInput(BaseModel):
         description="fraction of the steps that follow the boxes: higher obeys the boxes more "
         "strictly, lower looks more natural",
     )
-    seed: int | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_SEED,
-        description="random seed; the same seed and arguments give the same image (default: random, "
-        "returned in the output)",
-    )
+    seed: int | None = seed_field()
 
 
 class GligenOutput(BaseModel):
@@ -83,9 +78,7 @@ class GligenOutput(BaseModel):
     image: NewImage = Field(description="the generated or inpainted image")
     boxes: NewBoxes = Field(description="the phrases placed: {box: [x0, y0, x1, y1] pixels, label: phrase}")
     seed: int = Field(description="the seed used; pass it again to reproduce the image")
-    nsfw_filtered: bool = Field(
-        description="true when the checkpoint's safety checker flagged the image and blacked it out"
-    )
+    nsfw_blocked: bool = nsfw_blocked_field()
 
 
 class GligenSettings(DiffusionSettings):
@@ -95,18 +88,14 @@ class GligenSettings(DiffusionSettings):
         default="masterful/gligen-1-4-generation-text-box",
         description="GLIGEN text-box generation pipeline: hub id or local directory",
     )
-    inpaint_model: str = Field(
+    inpaint_model: str | None = Field(
         default="masterful/gligen-1-4-inpainting-text-box",
-        description="GLIGEN text-box inpainting pipeline (loaded on first use): hub id or local directory",
-    )
-    safety_checker: bool = Field(
-        default=True,
-        description="run the checkpoint's NSFW safety checker (if it has one); flagged images are black",
+        description="GLIGEN text-box inpainting pipeline: hub id or local directory; null turns box-region "
+        "inpainting (calls with an image) off",
     )
     default_size: int = Field(default=512, ge=8, le=4096, description="width/height of a new image")
     max_side: int = Field(default=1024, ge=8, le=4096, description="largest width/height accepted")
-    default_steps: int = Field(default=50, ge=1, le=150, description="denoising steps when not given")
-    default_guidance_scale: float = Field(default=7.5, ge=0.0, le=30.0)
+    num_inference_steps: int = steps_setting(50, maximum=150)
     keep_outside_boxes: bool = Field(
         default=True,
         description="inpainting: copy the input's pixels outside the boxes into the output unchanged",
@@ -118,7 +107,7 @@ def normalise_boxes(boxes: list[tuple[int, ...]], width: int, height: int) -> li
     return [[x0 / width, y0 / height, x1 / width, y1 / height] for x0, y0, x1, y1 in boxes]
 
 
-class Gligen(Expert):
+class Gligen(Expert[GligenInput, GligenOutput]):
     name = "gligen"
     description = (
         "Grounded image generation (GLIGEN): draw a new image from a prompt with each phrase placed "
@@ -139,7 +128,8 @@ class Gligen(Expert):
         self._device = pick_device(s.device)
         self._dtype = pick_dtype(s.dtype, self._device)
         self._pipe = self._load(s.model, inpainting=False)
-        self._inpaint_pipe: Any = None
+        # Loaded now too, so a missing inpainting checkpoint fails the deployment, not a task.
+        self._inpaint_pipe = None if s.inpaint_model is None else self._load(s.inpaint_model, inpainting=True)
 
     def _load(self, model: str, *, inpainting: bool) -> Any:
         from diffusers import StableDiffusionGLIGENPipeline
@@ -151,6 +141,7 @@ class Gligen(Expert):
             device=self._device,
             dtype=self._dtype,
             safety_checker=self.settings.safety_checker,
+            option="inpaint_model" if inpainting else "model",
         )
         unet = pipe.unet.config
         if unet.attention_type != "gated":
@@ -167,11 +158,6 @@ class Gligen(Expert):
             )
         return pipe
 
-    def _inpainting(self) -> Any:
-        if self._inpaint_pipe is None:
-            self._inpaint_pipe = self._load(self.settings.inpaint_model, inpainting=True)
-        return self._inpaint_pipe
-
     def run(self, inputs: GligenInput) -> GligenOutput:
         phrases = [phrase.strip() for phrase in inputs.phrases]
         if not inputs.prompt.strip():
@@ -187,14 +173,14 @@ class Gligen(Expert):
         if any(not phrase for phrase in phrases):
             raise ExpertError("phrases must not be empty; say what to draw in each box, e.g. 'a dog'")
         if inputs.image is not None:
-            return self._inpaint(inputs, phrases)
+            return self._inpaint(inputs, inputs.image, phrases)
         width, height = self._side("width", inputs.width), self._side("height", inputs.height)
         boxes = [check_box_inside(b, width, height, name=f"boxes[{i}]") for i, b in enumerate(inputs.boxes)]
         seed = pick_seed(inputs.seed)
-        array, filtered = self._generate(
+        array, blocked = self._generate(
             self._pipe, inputs, phrases, normalise_boxes(boxes, width, height), width, height, None, seed
         )
-        return self._output(array, phrases, boxes, seed, filtered)
+        return self._output(array, phrases, boxes, seed, blocked)
 
     def _side(self, key: str, value: int | None) -> int:
         """A new image's width or height: the default, or a checked multiple of 8 up to ``max_side``."""
@@ -207,8 +193,7 @@ class Gligen(Expert):
             )
         return check_multiple_of_8(key, value)
 
-    def _inpaint(self, inputs: GligenInput, phrases: list[str]) -> GligenOutput:
-        image: ImageData = inputs.image  # type: ignore[assignment]
+    def _inpaint(self, inputs: GligenInput, image: ImageData, phrases: list[str]) -> GligenOutput:
         width, height = image.width, image.height
         given = (
             width if inputs.width is None else inputs.width,
@@ -220,21 +205,26 @@ class Gligen(Expert):
                 "an inpainted image keeps the input's size, so leave width and height out"
             )
         boxes = [check_box_inside(b, width, height, name=f"boxes[{i}]") for i, b in enumerate(inputs.boxes)]
-        pipe = self._inpainting()
+        pipe = self._inpaint_pipe
+        if pipe is None:
+            raise ExpertError(
+                "this deployment does not paint into images (options.inpaint_model is not set); "
+                "leave 'image' out to generate a new image"
+            )
         side = int(pipe.vae.config.sample_size)  # the pipeline's inpainting works on this square
         work = Image.fromarray(image.array).resize((side, side), Image.Resampling.LANCZOS)
         seed = pick_seed(inputs.seed)
-        array, filtered = self._generate(
+        array, blocked = self._generate(
             pipe, inputs, phrases, normalise_boxes(boxes, width, height), side, side, work, seed
         )
         if (side, side) != (width, height):
             array = from_pil(Image.fromarray(array), (width, height))
-        if self.settings.keep_outside_boxes and not filtered:
+        if self.settings.keep_outside_boxes and not blocked:
             result = image.array.copy()
             for x0, y0, x1, y1 in boxes:
                 result[y0:y1, x0:x1] = array[y0:y1, x0:x1]
             array = result
-        return self._output(array, phrases, boxes, seed, filtered)
+        return self._output(array, phrases, boxes, seed, blocked)
 
     def _generate(
         self,
@@ -260,10 +250,8 @@ class Gligen(Expert):
                 negative_prompt=inputs.negative_prompt,
                 width=width,
                 height=height,
-                num_inference_steps=inputs.steps or s.default_steps,
-                guidance_scale=(
-                    inputs.guidance_scale if inputs.guidance_scale is not None else s.default_guidance_scale
-                ),
+                num_inference_steps=inputs.steps or s.num_inference_steps,
+                guidance_scale=s.guidance_scale if inputs.guidance_scale is None else inputs.guidance_scale,
                 gligen_scheduled_sampling_beta=inputs.scheduled_sampling_beta,
                 gligen_phrases=phrases,
                 gligen_boxes=boxes,
@@ -277,9 +265,9 @@ class Gligen(Expert):
 
     @staticmethod
     def _output(
-        array: np.ndarray, phrases: list[str], boxes: list[tuple[int, ...]], seed: int, filtered: bool
+        array: np.ndarray, phrases: list[str], boxes: list[tuple[int, ...]], seed: int, blocked: bool
     ) -> GligenOutput:
         items = [{"box": list(box), "label": phrase} for phrase, box in zip(phrases, boxes, strict=True)]
         return GligenOutput(
-            image=NewImage(array), boxes=NewBoxes(items=items), seed=seed, nsfw_filtered=filtered
+            image=NewImage(array), boxes=NewBoxes(items=items), seed=seed, nsfw_blocked=blocked
         )

@@ -16,6 +16,8 @@ from experts._diffusion import (
     generator_for,
     guidance_field,
     load_pipeline,
+    negative_prompt_field,
+    nsfw_blocked_field,
     pick_seed,
     seed_field,
     steps_field,
@@ -23,8 +25,8 @@ from experts._diffusion import (
     working_size,
 )
 from experts._geometry import size_text
-from experts._loading import pick_device, pick_dtype
 from experts.base import Expert, ExpertError, ImageRef, MaskRef, NewImage
+from loading import pick_device, pick_dtype
 
 
 class InpaintInput(BaseModel):
@@ -39,9 +41,7 @@ class InpaintInput(BaseModel):
         "background that should replace it ('empty wooden table'); to replace it describe the new "
         "object ('a red vase')",
     )
-    negative_prompt: str | None = Field(
-        default=None, description="what the repainted region should not show (e.g. 'blurry, text')"
-    )
+    negative_prompt: str | None = negative_prompt_field()
     dilate: int = Field(
         default=8,
         ge=0,
@@ -62,9 +62,7 @@ class InpaintOutput(BaseModel):
     )
     seed: int = Field(description="the seed used (pass it again to reproduce this result)")
     repainted_fraction: float = Field(description="fraction of the image repainted, after dilation (0..1)")
-    nsfw_blocked: bool = Field(
-        description="true when the safety checker blocked the result (region is black)"
-    )
+    nsfw_blocked: bool = nsfw_blocked_field()
 
 
 class InpaintSettings(DiffusionSettings):
@@ -73,10 +71,6 @@ class InpaintSettings(DiffusionSettings):
     model: str = Field(
         default="stable-diffusion-v1-5/stable-diffusion-inpainting",
         description="a diffusers StableDiffusionInpaintPipeline: hub id or local directory",
-    )
-    num_inference_steps: int = Field(default=30, ge=1, le=200, description="default denoising steps")
-    guidance_scale: float = Field(
-        default=7.5, ge=0.0, le=30.0, description="default classifier-free guidance"
     )
     max_side: int = Field(
         default=768,
@@ -87,7 +81,7 @@ class InpaintSettings(DiffusionSettings):
     scheduler: SchedulerName = Field(default="model", description="'model' keeps the pipeline's scheduler")
 
 
-class Inpaint(Expert):
+class Inpaint(Expert[InpaintInput, InpaintOutput]):
     name = "inpaint"
     description = (
         "Edit an image with text: repaint the region of a mask to show what the prompt says. Use it "

@@ -12,8 +12,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from experts._geometry import BOX_DESCRIPTION, Box, check_box_inside, size_text
-from experts._loading import DTypeName, pick_device, pick_dtype
+from experts._loading import DeviceSettings
 from experts.base import Expert, ExpertError, ImageRef, NewText
+from loading import pick_device, pick_dtype
 
 Mode = Literal["caption", "vqa", "region", "answer"]
 
@@ -41,7 +42,7 @@ class MllmInput(BaseModel):
         default=None, description="required for 'region' and only used there: " + BOX_DESCRIPTION
     )
     max_new_tokens: int | None = Field(
-        default=None, ge=1, le=512, description="longest answer in tokens (default: the deployment's setting)"
+        default=None, ge=1, le=512, description="longest answer in tokens (default $max_new_tokens)"
     )
 
 
@@ -57,7 +58,7 @@ class MllmOutput(BaseModel):
     )
 
 
-class MllmSettings(Expert.Settings):
+class MllmSettings(DeviceSettings):
     """Options for the ``options:`` of the mllm entry in the config (unknown keys are rejected).
 
     ``family`` picks the architecture and must match the checkpoint in ``model`` (a hub id or a
@@ -83,10 +84,6 @@ class MllmSettings(Expert.Settings):
         le=1.0,
         description="region mode: context kept on every side of the box, as a fraction of its longer side",
     )
-    device: str = Field(default="auto", description="'auto' (cuda when the replica has a GPU), 'cpu', 'cuda'")
-    dtype: DTypeName = Field(
-        default="auto", description="'auto' (float16 on CUDA, float32 on CPU) or a dtype"
-    )
 
     @model_validator(mode="after")
     def _llava_needs_a_model(self) -> MllmSettings:
@@ -108,7 +105,7 @@ class _Request:
     region: list[int] | None
 
 
-class Mllm(Expert):
+class Mllm(Expert[MllmInput, MllmOutput]):
     name = "mllm"
     description = (
         "Ask a multimodal LLM about an image; it answers in text. mode 'caption': describe the whole "

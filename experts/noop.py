@@ -15,7 +15,7 @@ class NoopOutput(BaseModel):
     echo: str = Field(description="the payload, unchanged")
 
 
-class Noop(Expert):
+class Noop(Expert[NoopInput, NoopOutput]):
     name = "noop"
     description = (
         "Does nothing: returns 'echo', the given 'payload' text unchanged. Only for health checks "

@@ -56,7 +56,7 @@ def _reading_order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [item for row in rows for item in sorted(row, key=lambda it: it["box"][0])]
 
 
-class Ocr(Expert):
+class Ocr(Expert[OcrInput, OcrOutput]):
     name = "ocr"
     description = (
         "Read printed text (signs, labels, documents, screenshots) in an image with OCR. Returns "

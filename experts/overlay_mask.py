@@ -25,7 +25,7 @@ class OverlayMaskOutput(BaseModel):
     mask_fraction: float = Field(description="fraction of the image covered by the mask (0..1)")
 
 
-class OverlayMask(Expert):
+class OverlayMask(Expert[OverlayMaskInput, OverlayMaskOutput]):
     name = "overlay_mask"
     description = (
         "Show a mask on its image: tints the mask's pixels with 'color' at opacity 'alpha' (0..1) "

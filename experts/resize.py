@@ -43,7 +43,7 @@ class ResizeOutput(BaseModel):
     size: list[int] = Field(description="[width, height] of the new image")
 
 
-class Resize(Expert):
+class Resize(Expert[ResizeInput, ResizeOutput]):
     name = "resize"
     description = (
         f"Resize an image: give 'width' and/or 'height' in pixels (only one keeps the aspect "

@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from experts._geometry import Box, check_box_inside, size_text
-from experts._loading import load_pretrained, pick_device, pick_dtype
+from experts._loading import DeviceSettings, load_model
+from experts._sam_backend import Embedding, Prompts, SamBackend
 from experts.base import Expert, ExpertError, ImageRef, NewMask
+from loading import pick_device, pick_dtype
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y] pixel coordinates")]
 
@@ -65,16 +66,12 @@ class SegmentOutput(BaseModel):
     image_size: list[int] = Field(description="[width, height] of the image")
 
 
-class SegmentSettings(Expert.Settings):
+class SegmentSettings(DeviceSettings):
     """Options for the ``options:`` of the segment entry in the config (unknown keys are rejected)."""
 
     model: str = Field(
         default="facebook/sam-vit-base",
         description="transformers SAM: hub id or local directory with the model and its processor",
-    )
-    device: str = Field(default="auto", description="auto (cuda when the replica has a GPU), cpu, cuda")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        default="auto", description="auto = float16 on CUDA, float32 on CPU"
     )
     embedding_cache_mb: float = Field(
         default=512,
@@ -105,22 +102,10 @@ class SegmentSettings(Expert.Settings):
         return self
 
 
-@dataclass
-class Embedding:
-    """One image's SAM embedding (``tensor`` is 1xCxhxw) and the size the image was resized to."""
-
-    tensor: Any
-    input_size: tuple[int, int]
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.tensor.element_size() * self.tensor.nelement())
-
-
 def image_key(array: np.ndarray) -> str:
     """A content key for an image: a hash of its pixels plus its shape (handles are per session)."""
     array = np.ascontiguousarray(array)
-    digest = hashlib.blake2b(memoryview(array).cast("B"), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(array.data.cast("B"), digest_size=16).hexdigest()
     return f"{digest}-{'x'.join(map(str, array.shape))}-{array.dtype}"
 
 
@@ -165,15 +150,6 @@ class EmbeddingCache:
                 self.nbytes -= evicted.nbytes
 
 
-@dataclass
-class Prompts:
-    """Checked prompts of one call in image pixels: boxes Bx4, points Nx2, labels N (or None)."""
-
-    boxes: np.ndarray | None
-    points: np.ndarray | None
-    labels: np.ndarray | None
-
-
 def check_prompts(inputs: SegmentInput) -> Prompts:
     """The call's prompts as arrays, or an ExpertError saying what is wrong with them."""
     width, height = inputs.image.width, inputs.image.height
@@ -216,9 +192,9 @@ class TransformersSam:
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
         self.threshold = settings.mask_threshold
-        processor = load_pretrained(SamProcessor.from_pretrained, settings.model, expert="segment")
+        processor = load_model(SamProcessor.from_pretrained, settings.model, expert="segment")
         self.image_processor = processor.image_processor
-        model = load_pretrained(SamModel.from_pretrained, settings.model, expert="segment", dtype=self.dtype)
+        model = load_model(SamModel.from_pretrained, settings.model, expert="segment", dtype=self.dtype)
         self.model = model.to(self.device).eval()
         self._torch = torch
 
@@ -256,7 +232,7 @@ class TransformersSam:
         return masks.cpu().numpy()
 
 
-class Segment(Expert):
+class Segment(Expert[SegmentInput, SegmentOutput]):
     name = "segment"
     description = (
         "Segment objects with SAM (Segment Anything) from prompts: 'boxes' (one mask per box, e.g. "
@@ -277,7 +253,13 @@ class Segment(Expert):
         if s.backend == "segment_anything":
             from experts._sam_original import OriginalSam
 
-            self.backend: Any = OriginalSam(s)
+            self.backend: SamBackend = OriginalSam(
+                checkpoint=str(s.checkpoint),
+                model_type=s.model_type,
+                device=s.device,
+                dtype=s.dtype,
+                mask_threshold=s.mask_threshold,
+            )
         else:
             self.backend = TransformersSam(s)
         self.cache = EmbeddingCache(int(s.embedding_cache_mb * 2**20))
@@ -288,7 +270,7 @@ class Segment(Expert):
             raise result
         return result
 
-    def run_batch(self, batch: list[SegmentInput]) -> list[SegmentOutput | ExpertError]:  # type: ignore[override]
+    def run_batch(self, batch: list[SegmentInput]) -> list[SegmentOutput | ExpertError]:
         """One vision-encoder pass for the uncached distinct images, then one decoder pass per item."""
         results: list[SegmentOutput | ExpertError | None] = [None] * len(batch)
         checked: dict[int, tuple[Prompts, str]] = {}

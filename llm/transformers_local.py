@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 from llm.base import ChatMessage, LLMError
 from llm.config import ENV_MODEL, ControllerConfig
+from loading import ModelNotAvailable, load_pretrained, pick_device, pick_dtype
 
-__all__ = ["TransformersChatModel", "cut_at_stop", "resolve_device"]
-
-
-def resolve_device(device: str) -> str:
-    """Map ``"auto"`` to ``"cuda"`` when CUDA is available, else ``"cpu"``; other values pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+__all__ = ["TransformersChatModel", "cut_at_stop"]
 
 
 def cut_at_stop(text: str, stop: list[str] | None) -> str:
@@ -34,16 +25,11 @@ def cut_at_stop(text: str, stop: list[str] | None) -> str:
     return text[:cut]
 
 
-def _looks_like_path(model_id: str) -> bool:
-    """True for ids that can only be filesystem paths (hub ids are ``name`` or ``org/name``)."""
-    return model_id.startswith(("/", "./", "../", "~", "\\")) or model_id.count("/") > 1 or "\\" in model_id
-
-
 class TransformersChatModel:
     """Chat model backed by ``AutoTokenizer`` + ``AutoModelForCausalLM`` loaded from ``config.model``.
 
-    ``config.model`` is a hub id or a local directory (loaded with ``local_files_only=True``; a hub id
-    is looked up in the local hub cache first, then on the hub). The model
+    ``config.model`` is a hub id or a local directory, loaded by :func:`loading.load_pretrained` (a
+    hub id is looked up in the local hub cache first, then on the hub). The model
     is loaded lazily on the first :meth:`complete` or by :meth:`load`; generation is greedy, bounded by
     ``config.max_new_tokens``, and the reply is cut at the first stop string.
     """
@@ -58,7 +44,10 @@ class TransformersChatModel:
             )
         self.config = config
         self.model_id: str = config.model
-        self.device: str = resolve_device(config.device)
+        try:
+            self.device: str = pick_device(config.device)
+        except ModelNotAvailable as err:
+            raise LLMError(f"controller: {err} (controller.device)") from err
         self.label: str = f"transformers {self.model_id} on {self.device}"
         self._tokenizer: Any = None
         self._model: Any = None
@@ -80,25 +69,18 @@ class TransformersChatModel:
             self._load_locked()
 
     def _load_locked(self) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        local = Path(self.model_id).expanduser().is_dir()
-        if not local and _looks_like_path(self.model_id):
-            raise LLMError(
-                f"controller model directory {self.model_id!r} does not exist -- download the model on a "
-                "machine with hub access and set controller.model to the directory holding it"
-            )
-        source = str(Path(self.model_id).expanduser()) if local else self.model_id
-        tokenizer = self._from_pretrained(AutoTokenizer, source, local, "tokenizer")
+        tokenizer = self._from_pretrained(AutoTokenizer)
         if not getattr(tokenizer, "chat_template", None):
             raise LLMError(
                 f"controller model {self.model_id!r}: its tokenizer has no chat template, so chat messages "
                 "cannot be formatted -- use an instruction-tuned (chat) model, or add a `chat_template` "
                 "to its tokenizer_config.json / chat_template.jinja"
             )
-        dtype: Any = "auto" if self.config.dtype == "auto" else getattr(torch, self.config.dtype)
-        model = self._from_pretrained(AutoModelForCausalLM, source, local, "weights", dtype=dtype)
+        # "auto" here keeps the checkpoint's own dtype (transformers' meaning), not float16-on-cuda
+        dtype: Any = "auto" if self.config.dtype == "auto" else pick_dtype(self.config.dtype, self.device)
+        model = self._from_pretrained(AutoModelForCausalLM, dtype=dtype)
         try:
             model.to(self.device)
         except (RuntimeError, AssertionError, ValueError) as exc:
@@ -112,25 +94,18 @@ class TransformersChatModel:
         self._tokenizer = tokenizer
         self._model = model
 
-    def _from_pretrained(self, auto_cls: Any, source: str, local: bool, what: str, **kwargs: Any) -> Any:
-        """``auto_cls.from_pretrained`` offline-first: a local directory or the hub cache, then the hub."""
+    def _from_pretrained(self, auto_cls: Any, **kwargs: Any) -> Any:
+        """``auto_cls.from_pretrained(controller.model)``; a missing model is an :class:`LLMError`."""
         try:
-            return auto_cls.from_pretrained(source, local_files_only=True, **kwargs)
-        except (OSError, ValueError) as exc:
-            if local:
-                raise LLMError(
-                    f"cannot load the {what} of controller model {self.model_id!r} from that local "
-                    f"directory: {exc} -- the directory must hold config.json, the tokenizer files and the "
-                    "weights, as written by save_pretrained or `hf download MODEL --local-dir DIR`"
-                ) from exc
-        try:  # not in the hub cache: try the hub (fails fast when HF_HUB_OFFLINE=1)
-            return auto_cls.from_pretrained(source, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise LLMError(
-                f"cannot load the {what} of controller model {self.model_id!r}: not in the local hub cache "
-                f"and the hub failed ({exc}) -- download it on a machine with hub access (`hf download "
-                f"{self.model_id} --local-dir DIR`) and set controller.model to the local directory"
-            ) from exc
+            return load_pretrained(
+                auto_cls.from_pretrained,
+                self.model_id,
+                owner="controller",
+                option="controller.model",
+                **kwargs,
+            )
+        except ModelNotAvailable as err:
+            raise LLMError(str(err)) from err
 
     def complete(self, messages: list[ChatMessage], *, stop: list[str] | None = None) -> str:
         """Generate greedily from the chat-formatted ``messages``; return the new text cut at ``stop``."""

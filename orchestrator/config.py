@@ -1,7 +1,9 @@
 """Typed configuration: one YAML file lists the controller, limits and the experts to deploy.
 
-Config flows one way: this file (placement, replicas, model ids) → typed
-:class:`ExpertDeployment` entries → Serve deployments. No model id lives anywhere else.
+Config flows one way: this file (placement, replicas, overrides of model ids and thresholds) →
+typed :class:`ExpertDeployment` entries → Serve deployments. Defaults are written once: a model
+id or threshold in its expert's ``Settings``, a deployment default in
+:mod:`experts.deployment_defaults`; the file states only what differs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from experts import deployment_defaults as defaults
 from llm.config import ControllerConfig
 from orchestrator.errors import ConfigError
 
@@ -32,12 +35,15 @@ class BatchingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch_size: int = Field(default=8, ge=1, le=1024)
-    batch_wait_timeout_s: float = Field(default=0.01, ge=0, le=10)
+    max_batch_size: int = Field(default=defaults.MAX_BATCH_SIZE, ge=1, le=1024)
+    batch_wait_timeout_s: float = Field(default=defaults.BATCH_WAIT_TIMEOUT_S, ge=0, le=10)
 
 
 class ExpertDeployment(BaseModel):
-    """How one expert is deployed: Serve settings plus the expert's own ``options``."""
+    """How one expert is deployed: Serve settings plus the expert's own ``options``.
+
+    Unset keys take :mod:`experts.deployment_defaults`; ``options`` unset take the expert's Settings.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -47,11 +53,11 @@ class ExpertDeployment(BaseModel):
         alias="class",
         description="'package.module:ClassName' for an expert that is not built in",
     )
-    num_replicas: int | None = Field(default=1, ge=1)
+    num_replicas: int | None = Field(default=defaults.NUM_REPLICAS, ge=1)
     autoscaling_config: dict[str, Any] | None = None
-    ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.1})
-    max_ongoing_requests: int = Field(default=16, ge=1)
-    timeout_s: float = Field(default=60.0, gt=0)
+    ray_actor_options: dict[str, Any] = Field(default_factory=defaults.ray_actor_options)
+    max_ongoing_requests: int = Field(default=defaults.MAX_ONGOING_REQUESTS, ge=1)
+    timeout_s: float = Field(default=defaults.TIMEOUT_S, gt=0)
     batching: BatchingConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -11,6 +11,7 @@ from typing import Any
 from langgraph.types import Command
 from pydantic import ValidationError
 
+from experts import deployment_defaults as defaults
 from experts.base import Expert
 from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatMessage, ChatModel, LLMError
@@ -108,7 +109,7 @@ class Orchestrator:
         expert: type[Expert] | str,
         *,
         name: str | None = None,
-        num_replicas: int | None = 1,
+        num_replicas: int | None = defaults.NUM_REPLICAS,
         num_cpus: float | None = None,
         num_gpus: float | None = None,
         options: dict[str, Any] | None = None,
@@ -129,7 +130,7 @@ class Orchestrator:
                 f"add_expert needs an Expert subclass or a built-in expert name, got {expert!r}"
             )
         name = name or expert_cls.name
-        actor_options = dict(deployment.pop("ray_actor_options", None) or {"num_cpus": 0.1})
+        actor_options = dict(deployment.pop("ray_actor_options", None) or defaults.ray_actor_options())
         if num_cpus is not None:
             actor_options["num_cpus"] = num_cpus
         if num_gpus is not None:

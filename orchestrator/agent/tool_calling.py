@@ -20,7 +20,7 @@ from llm.base import ChatMessage, ToolReply, ToolsUnsupported, supports_native_t
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.parser import Action, ParsedTurn, ParseError, parse_turn
 from orchestrator.agent.transcript import FINAL_ANSWER, PLAN, to_chat_messages, to_text_messages
-from orchestrator.serving.catalogue import ExpertCatalogue
+from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
 __all__ = [
     "FINAL_ANSWER",
@@ -49,7 +49,7 @@ _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TEXT_LABELS = re.compile(r"^[ \t>#*_-]*(thought|action|final[ _]?answer|plan)[ \t*_]*:", re.I | re.M)
 _THOUGHT_LABEL = re.compile(r"^[ \t>#*_-]*thought[ \t*_]*:[ \t]*", re.I)
 _DATA_KEYWORDS = frozenset({"default", "enum", "const", "examples", "example"})
-_SPEC_CACHE: dict[tuple[str, type[Expert]], str] = {}
+_SPEC_CACHE: dict[tuple[str, type[Expert], str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -151,22 +151,22 @@ def tool_specs(catalogue: ExpertCatalogue, *, plan: bool = True) -> list[dict[st
                 f"expert name {name!r} cannot be a tool function: use 1-64 letters, digits, '_' or '-', "
                 f"and not {FINAL_ANSWER!r} or {PLAN!r}; rename the expert in the config"
             )
-        specs.append(_expert_spec(name, expert.expert_cls))
+        specs.append(_expert_spec(name, expert))
     specs.append(_final_answer_spec())
     if plan:
         specs.append(_plan_spec(names))
     return specs
 
 
-def _expert_spec(name: str, expert_cls: type[Expert]) -> dict[str, Any]:
+def _expert_spec(name: str, expert: DeployedExpert) -> dict[str, Any]:
     """An expert's function spec, a fresh copy (its schema is generated once: ~1 ms per expert)."""
-    key = (name, expert_cls)
+    key = (name, expert.expert_cls, json.dumps(expert.settings, sort_keys=True, default=str))
     if key not in _SPEC_CACHE:
         try:
-            parameters = inline_schema(expert_cls.argument_schema())
+            parameters = inline_schema(expert.argument_schema())
         except ValueError as err:
             raise ValueError(f"expert {name!r}: {err}") from None
-        _SPEC_CACHE[key] = json.dumps(_function(name, expert_cls.description.strip(), parameters))
+        _SPEC_CACHE[key] = json.dumps(_function(name, expert.description, parameters))
     return cast(dict[str, Any], json.loads(_SPEC_CACHE[key]))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ray.serve.handle import DeploymentHandle
@@ -15,22 +15,31 @@ __all__ = ["DeployedExpert", "ExpertCatalogue"]
 
 @dataclass
 class DeployedExpert:
-    """An expert running as a Serve deployment, and how to call it."""
+    """An expert running as a Serve deployment, how to call it, and the settings it was deployed with."""
 
     name: str
     expert_cls: type[Expert]
     handle: DeploymentHandle
     app_name: str
     timeout_s: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The config's ``options:`` for it; what the controller reads is rendered from them."""
+
+    @property
+    def description(self) -> str:
+        """The expert's description with its ``$setting`` names filled from the deployed settings."""
+        return self.expert_cls.describe(self.settings)
+
+    def argument_schema(self) -> dict[str, Any]:
+        """The argument schema, field descriptions filled from the deployed settings."""
+        return self.expert_cls.argument_schema(self.settings)
 
     def describe(self) -> str:
         """The catalogue entry: name, description and a compact argument schema."""
-        description = self.expert_cls.description.strip()
-        return f"- {self.name}: {description}\n  Arguments: {_compact_schema(self.expert_cls)}"
+        return f"- {self.name}: {self.description}\n  Arguments: {_compact_schema(self.argument_schema())}"
 
 
-def _compact_schema(expert_cls: type[Expert]) -> str:
-    schema = expert_cls.argument_schema()
+def _compact_schema(schema: dict[str, Any]) -> str:
     definitions = schema.get("$defs", {})
     required = set(schema.get("required", []))
     fields = {}

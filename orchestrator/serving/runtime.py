@@ -93,7 +93,7 @@ class ExpertRuntime:
                 raise ConfigError(str(err)) from err
             app_name = f"{app_prefix}{name}"
             targets.append(serve.RunTarget(target=app, name=app_name, route_prefix=None))
-            pending.append((name, expert_cls, app_name, entry.timeout_s))
+            pending.append((name, expert_cls, app_name, entry))
         if not targets:
             return []
         try:
@@ -106,8 +106,8 @@ class ExpertRuntime:
                 "cannot find model weights names the model id to provide."
             ) from err
         deployed = []
-        for (name, expert_cls, app_name, timeout_s), handle in zip(pending, handles, strict=True):
-            item = DeployedExpert(name, expert_cls, handle, app_name, timeout_s)
+        for (name, expert_cls, app_name, entry), handle in zip(pending, handles, strict=True):
+            item = DeployedExpert(name, expert_cls, handle, app_name, entry.timeout_s, entry.options)
             self.catalogue.add(item)
             self._owned.add(name)
             deployed.append(item)
@@ -129,7 +129,8 @@ class ExpertRuntime:
             except ExpertNotFound as err:
                 raise ConfigError(str(err)) from err
             app_name = f"{app_prefix}{name}"
-            item = DeployedExpert(name, expert_cls, serve.get_app_handle(app_name), app_name, entry.timeout_s)
+            handle = serve.get_app_handle(app_name)
+            item = DeployedExpert(name, expert_cls, handle, app_name, entry.timeout_s, entry.options)
             self.catalogue.add(item)
             attached.append(item)
         return attached

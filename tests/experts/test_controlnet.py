@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from experts._loading import ModelNotAvailable
 from experts.base import ExpertError, ImageData
 from experts.controlnet import ADE20K_PALETTE, ControlNet
+from loading import ModelNotAvailable
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.tiny_diffusion import (
     build_tiny_controlnet,
@@ -143,28 +143,33 @@ def test_kinds_without_a_controlnet_and_missing_models_are_named(
     missing = tmp_path / "no-such-sd"
     with pytest.raises(ModelNotAvailable, match="no-such-sd"):
         ControlNet({"model": str(missing), "device": "cpu"}).setup()
+    base = {"model": str(models["sd"]), "device": "cpu", "depth_model": str(models["dpt"])}
     options = {"canny": str(models["controlnet"]), "depth": str(tmp_path / "no-such-controlnet")}
-    expert = ControlNet({"model": str(models["sd"]), "controlnets": options, "device": "cpu"})
-    expert.setup()  # ControlNets load on first use
+    with pytest.raises(ModelNotAvailable, match="no-such-controlnet"):  # ControlNets load in setup()
+        ControlNet(base | {"controlnets": options}).setup()
+    options["depth"] = str(models["controlnet"])
+    expert = ControlNet(base | {"controlnets": options, "num_inference_steps": 1})
+    expert.setup()
     given = {"prompt": "x", "condition_image": ImageData("image-1", photo(16, 16))}
     with pytest.raises(
         ExpertError, match=r"no ControlNet is configured for condition 'seg' \(configured: canny, depth\)"
     ):
         expert.run(ControlNet.Input.model_validate({**given, "condition": "seg"}))
-    with pytest.raises(ModelNotAvailable, match="no-such-controlnet"):
-        expert.run(ControlNet.Input.model_validate({**given, "condition": "depth"}))
+    assert expert.run(ControlNet.Input.model_validate({**given, "condition": "depth"})).image.array.size
 
 
-def test_settings_and_schema() -> None:
-    settings = ControlNet.Settings()
-    assert settings.model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
-    assert settings.controlnets["canny"] == "lllyasviel/sd-controlnet-canny"
-    assert set(settings.controlnets) == {"canny", "depth", "seg"}
-    assert settings.num_inference_steps == 20 and settings.guidance_scale == 7.5
+def test_without_a_depth_model_only_ready_depth_maps_are_taken(models: dict[str, Path]) -> None:
+    controlnets = {"depth": str(models["controlnet"])}
+    expert = ControlNet({"model": str(models["sd"]), "controlnets": controlnets, "depth_model": None})
+    expert.setup()
+    source = {"prompt": "x", "condition": "depth", "image": ImageData("image-1", photo(16, 16))}
+    with pytest.raises(ExpertError, match=r"cannot compute depth maps \(options.depth_model is not set\)"):
+        expert.run(ControlNet.Input.model_validate({**source, "compute_condition": True}))
+
+
+def test_settings_and_schema() -> None:  # defaults, unknown keys: test_contract.py
+    assert set(ControlNet.Settings().controlnets) == {"canny", "depth", "seg"}
     with pytest.raises(ValidationError):
         ControlNet.Settings.model_validate({"controlnets": {"pose": "some/controlnet"}})
-    with pytest.raises(ValidationError):
-        ControlNet.Settings.model_validate({"no_such_option": 1})
     schema = ControlNet.argument_schema()
     assert schema["required"] == ["prompt", "condition"]
-    assert all(prop.get("description") for prop in schema["properties"].values())

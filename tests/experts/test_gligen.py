@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
-from experts._loading import ModelNotAvailable
-from experts.base import ImageData
+from experts.base import ExpertError, ImageData
 from experts.gligen import Gligen, normalise_boxes
+from loading import ModelNotAvailable
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.tiny_gligen import build_tiny_gligen
 
@@ -31,7 +30,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def gligen(orch, model_dirs):
     generation, inpainting = model_dirs
-    options = {"model": str(generation), "inpaint_model": str(inpainting), "default_steps": 2}
+    options = {"model": str(generation), "inpaint_model": str(inpainting), "num_inference_steps": 2}
     with deployed(orch, Gligen, options=options, num_cpus=1, max_ongoing_requests=8, timeout_s=120) as name:
         yield name
 
@@ -57,7 +56,7 @@ def test_generates_an_image_of_the_asked_size_with_the_phrases_boxes(orch, glige
     result = call_tool(orch, gligen, _generate(width=48, height=32, seed=11))
     assert result.ok, result.steps
     out = observation(result)["output"]
-    assert out["seed"] == 11 and out["nsfw_filtered"] is False
+    assert out["seed"] == 11 and out["nsfw_blocked"] is False
     assert out["image"] == {"handle": "image-1", "size": [48, 32]}
     expected = [{"box": [0, 0, 24, 16], "label": "a dog"}, {"box": [30, 8, 48, 32], "label": "a ball"}]
     assert out["boxes"]["handle"] == "boxes-1" and out["boxes"]["items"] == expected
@@ -135,36 +134,34 @@ def test_bad_inputs_become_error_observations(orch, gligen):
     assert not any(a.producer == "gligen" for a in result.artifacts.values())
 
 
-def test_missing_or_wrong_models_are_named(tmp_path, model_dirs):
+def test_missing_or_wrong_models_are_named_at_setup(tmp_path, model_dirs):
     generation, inpainting = model_dirs
     missing = tmp_path / "no-such-gligen"
     with pytest.raises(ModelNotAvailable, match=f"gligen.*{re.escape(str(missing))}"):
-        Gligen({"model": str(missing)}).setup()
+        Gligen({"model": str(missing), "inpaint_model": str(inpainting)}).setup()
     with pytest.raises(ModelNotAvailable, match="9 input channels; a GLIGEN generation checkpoint has 4"):
-        Gligen({"model": str(inpainting)}).setup()
-    photo = Gligen.Input.model_validate(_inpaint() | {"image": ImageData("image-1", PHOTO)})
+        Gligen({"model": str(inpainting), "inpaint_model": str(inpainting)}).setup()
     for inpaint_model, problem in [
         (missing, re.escape(str(missing))),
         (generation, "inpainting checkpoint has 9"),
     ]:
-        expert = Gligen({"model": str(generation), "inpaint_model": str(inpaint_model), "default_steps": 1})
-        expert.setup()  # the inpainting checkpoint is loaded on first use only
-        with pytest.raises(ModelNotAvailable, match=problem):
-            expert.run(photo)
+        expert = Gligen({"model": str(generation), "inpaint_model": str(inpaint_model)})
+        with pytest.raises(ModelNotAvailable, match=problem):  # loaded with the other, not on first use
+            expert.setup()
 
 
-def test_settings_and_box_normalisation():
-    settings = Gligen.Settings()
-    assert settings.model == "masterful/gligen-1-4-generation-text-box"
-    assert settings.inpaint_model == "masterful/gligen-1-4-inpainting-text-box"
-    assert (settings.device, settings.dtype, settings.default_size, settings.max_side) == (
-        "auto",
-        "auto",
-        512,
-        1024,
-    )
-    with pytest.raises(ValidationError):
-        Gligen.Settings.model_validate({"modle": "x"})
+def test_without_an_inpainting_model_an_image_call_says_so(model_dirs):
+    generation, _ = model_dirs
+    expert = Gligen({"model": str(generation), "inpaint_model": None, "num_inference_steps": 1})
+    expert.setup()
+    photo = Gligen.Input.model_validate(_inpaint() | {"image": ImageData("image-1", PHOTO)})
+    with pytest.raises(ExpertError, match=r"options\.inpaint_model is not set.*leave 'image' out"):
+        expert.run(photo)
+    new = Gligen.Input.model_validate(_generate(width=16, height=16, boxes=[[0, 0, 8, 8], [8, 8, 16, 16]]))
+    assert expert.run(new).image.array.shape == (16, 16, 3)
+
+
+def test_box_normalisation_and_schema():
     assert normalise_boxes([(0, 0, 40, 12), (10, 6, 20, 24)], 40, 24) == [
         [0, 0, 1, 0.5],
         [0.25, 0.25, 0.5, 1],

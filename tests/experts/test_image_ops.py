@@ -14,20 +14,8 @@ from experts.canny import Canny
 from experts.crop import Crop
 from experts.draw_boxes import DrawBoxes
 from experts.noop import Noop
-from experts.ocr import Ocr
 from experts.overlay_mask import OverlayMask
 from experts.resize import Resize
-
-ALL_EXPERTS = [Ocr, Crop, Resize, DrawBoxes, OverlayMask, Canny, Noop]
-IMAGE_FIELDS = {
-    "ocr": ["image"],
-    "crop": ["image"],
-    "resize": ["image"],
-    "draw_boxes": ["image"],
-    "overlay_mask": ["image", "mask"],
-    "canny": ["image"],
-    "noop": [],
-}
 
 
 def gradient_image(width: int = 64, height: int = 48) -> np.ndarray:
@@ -46,28 +34,7 @@ def image(array: np.ndarray, handle: str = "image-1") -> ImageData:
     return ImageData(handle, array)
 
 
-# --- contract and schemas -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("expert_cls", ALL_EXPERTS, ids=lambda c: c.name)
-def test_input_schema_renders_with_handles_as_strings(expert_cls: type[Expert]) -> None:
-    schema = expert_cls.argument_schema()
-    assert schema["type"] == "object"
-    properties = schema["properties"]
-    for field_name, prop in properties.items():
-        assert prop.get("description"), f"{expert_cls.name}.{field_name} has no description"
-    for field_name in IMAGE_FIELDS[expert_cls.name]:
-        assert properties[field_name]["type"] == "string"
-        assert field_name in schema["required"]
-
-
-@pytest.mark.parametrize("expert_cls", ALL_EXPERTS, ids=lambda c: c.name)
-def test_expert_declares_the_contract(expert_cls: type[Expert]) -> None:
-    assert expert_cls.__module__ == f"experts.{expert_cls.name}"
-    assert len(expert_cls.description) > 60
-    assert expert_cls.Output.model_fields  # outputs are never shown as a schema: NewImage holds arrays
-    with pytest.raises(ValidationError):
-        expert_cls.Settings.model_validate({"no_such_option": 1})
+# --- handles (the schema and Settings checks of every expert: test_contract.py) ----------------
 
 
 def test_image_field_accepts_a_handle_string_before_resolution() -> None:

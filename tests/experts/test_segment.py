@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from experts._loading import ModelNotAvailable
 from experts.base import ExpertError, ImageData, NewMask
 from experts.segment import Embedding, EmbeddingCache, Segment, image_key
+from loading import ModelNotAvailable
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.tiny_segment import build_tiny_segment
 
@@ -180,14 +180,9 @@ def test_cache_unit_and_image_key() -> None:
     assert image_key(array[:, ::2]) == image_key(np.ascontiguousarray(array[:, ::2]))
 
 
-def test_settings_and_missing_model() -> None:
-    settings = Segment.Settings()
-    assert settings.model == "facebook/sam-vit-base" and settings.embedding_cache_mb == 512
-    assert settings.backend == "transformers" and settings.model_type == "vit_b"
+def test_settings_and_missing_model() -> None:  # defaults, unknown keys: test_contract.py
     with pytest.raises(ValidationError, match="needs checkpoint"):
         Segment.Settings(backend="segment_anything")
-    with pytest.raises(ValidationError):
-        Segment.Settings.model_validate({"modle": "x"})
     with pytest.raises(ModelNotAvailable, match=r"segment.*/nowhere/sam-vit-base"):
         Segment({"model": "/nowhere/sam-vit-base"}).setup()
 

@@ -1,7 +1,7 @@
 """Tiny random-weight multimodal LLMs built in-process (no downloads), for offline tests.
 
 ``build_tiny_mllm(directory, family)`` saves a model plus everything its processor needs into
-``directory`` in the same layout as the hub checkpoints (``Qwen/Qwen2-VL-2B-Instruct``,
+``directory`` in the same layout as the hub checkpoints (Qwen2-VL-Instruct,
 ``llava-hf/llava-1.5-7b-hf``), so the ``mllm`` expert loads it through its real loading code:
 
 - ``qwen2_vl``: a 1-layer Qwen2-VL (vision tower and text model) with a PIL

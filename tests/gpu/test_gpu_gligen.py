@@ -22,7 +22,7 @@ def test_gligen_generates_and_inpaints_on_cuda(tmp_path):
         "model": str(generation),
         "inpaint_model": str(inpainting),
         "device": "cuda",
-        "default_steps": 2,
+        "num_inference_steps": 2,
     }
     expert = Gligen(settings)
     expert.setup()

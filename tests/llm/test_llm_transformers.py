@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from llm import ChatMessage, ChatModel, ControllerConfig, LLMError, TransformersChatModel, build_chat_model
-from llm.transformers_local import cut_at_stop, resolve_device
+from llm.transformers_local import cut_at_stop
+from loading import pick_device
 from tests.llm.tiny_causal_lm import CHAT_TEMPLATE, build_tiny_causal_lm
 
 MSGS: list[ChatMessage] = [
@@ -105,9 +106,9 @@ def test_cut_at_stop() -> None:
     assert cut_at_stop(text, ["", "nope"]) == text
 
 
-def test_resolve_device() -> None:
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") in {"cpu", "cuda"}
+def test_pick_device() -> None:  # shared with the experts: loading.pick_device
+    assert pick_device("cpu") == "cpu"
+    assert pick_device("auto") in {"cpu", "cuda"}
 
 
 def test_missing_local_directory_names_the_model(tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ class _Request:
 
 class Mllm(Expert):
     name = "mllm"
+    extra = "vision"
     description = (
         "Ask a multimodal LLM about an image; it answers in text. mode 'caption': describe the whole "
         "image; 'vqa': answer `question` about the image; 'region': describe the part inside `box` "

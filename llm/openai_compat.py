@@ -174,10 +174,10 @@ class OpenAICompatibleChatModel:
             return response
         if "tools" in payload:
             self._check_tools_accepted(response)  # a refusal is final, even as a 500
-        error = self._status_error(response, attempt)
+        failure = self._status_error(response, attempt)
         if response.status_code in _RETRY_STATUSES:
-            raise _Transient(str(error))
-        raise error
+            raise _Transient(str(failure))
+        raise failure
 
     def _check_tools_accepted(self, response: httpx.Response) -> None:
         """Raise :class:`ToolsUnsupported` when an error response says the server refuses ``tools``."""

@@ -87,7 +87,7 @@ class ReactorConfig(BaseModel):
     data_dir: Path = Field(default_factory=lambda: default_data_dir())
     checkpointer: CheckpointerSetting = Field(
         default="sqlite",
-        description="sqlite, memory, postgres, a registered plugin, or {class: 'pkg.mod:open_it', options: …}",
+        description="sqlite, memory, postgres, a registered plugin, or {class: 'pkg.mod:open', options: …}",
     )
     postgres_url: str | None = Field(
         default=None,

@@ -51,27 +51,31 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _print_result(result: Result, out_dir: Path) -> None:
+    """The controller's thoughts per turn, a table of the calls, the artifacts and the answer."""
     console = _console()
     console.print(
         f"\ncontroller: {result.controller}"
         + ("  [REPLAY: replies are scripted, not generated]" if result.replay else "")
     )
-    table = Table("step", "call", "ms", "outcome", box=box.SIMPLE_HEAD, expand=False)
+    thoughts = {step.turn: step.thought for step in result.steps if step.thought}
+    for turn, thought in sorted(thoughts.items()):
+        console.print(f"  turn {turn}: {thought}", style="italic")
+    table = Table("step", "call", "replica", "ms", "result", box=box.SIMPLE_HEAD)
     for step in result.steps:
-        index = f"{step.index} (turn {step.turn})"
         if step.tool:
-            call = step.tool + (f" on {step.replica}" if step.replica else "")
-            call += f"\n{_clip(json.dumps(step.arguments), 120)}"
-            text = step.error or step.observation
-            outcome = (f"thought: {step.thought}\n" if step.thought else "") + (
-                f"{'error' if step.error else 'observation'}: {_clip(text, 300)}"
+            made = f"→ {', '.join(step.new_handles)}" if step.new_handles else "ok"
+            table.add_row(
+                str(step.index),
+                f"{step.tool} {_clip(json.dumps(step.arguments), 100)}",
+                step.replica or "",
+                f"{step.seconds * 1000:.0f}",
+                f"error: {step.error}" if step.error else made,
+                style="red" if step.error else None,
             )
-            style = "red" if step.error else None
-            table.add_row(index, call, f"{step.seconds * 1000:.0f}", outcome, style=style)
         elif step.error:
-            table.add_row(index, "controller", "", f"error: {step.error}", style="red")
+            table.add_row(str(step.index), "controller", "", "", f"error: {step.error}", style="red")
         else:
-            table.add_row(index, "final answer", "", "")
+            table.add_row(str(step.index), "final answer", "", "", "")
     console.print(table)
     saved = result.save_artifacts(out_dir)
     if saved:

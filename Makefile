@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	@# CPU torch first (where there is no GPU) and pinned, so nothing pulls a newer CUDA build.
 	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
 	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[all,dev]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install mm-reactor with its dev tools
+install: $(STAMP)  ## create .venv and install mm-reactor with every extra and its dev tools
 
 demo: $(STAMP)  ## offline demo: OCR + image experts on an embedded Ray, replayed controller
 	$(BIN)/reactor demo

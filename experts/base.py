@@ -219,6 +219,8 @@ class Expert(Generic[InputT, OutputT]):
     Output: type[OutputT]
     thread_safe: ClassVar[bool] = True
     """False makes the replica run one call at a time (a lock around ``run``)."""
+    extra: ClassVar[str | None] = None
+    """The mm-reactor extra its ``setup()`` needs (``"vision"``, ``"diffusion"``); checked before deploy."""
 
     class Settings(BaseModel):
         """Options the config may set for this expert (none by default)."""

@@ -96,6 +96,7 @@ def _clean_list(values: list[str] | None, name: str, example: str) -> list[str]:
 
 class Clip(Expert[ClipInput, ClipOutput]):
     name = "clip"
+    extra = "vision"
     description = (
         "Zero-shot image classification and text-image matching with CLIP. mode 'classify': "
         "image + labels (+ optional boxes) → the probability of each label for the whole image, "

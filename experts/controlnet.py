@@ -152,6 +152,7 @@ class ControlNetSettings(DiffusionSettings):
 
 class ControlNet(Expert[ControlNetInput, ControlNetOutput]):
     name = "controlnet"
+    extra = "diffusion"
     description = (
         "Generate a new image from a text prompt that keeps the structure of another image, with "
         "Stable Diffusion + ControlNet. 'condition' picks what is kept: 'canny' (edges), 'depth' "

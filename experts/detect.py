@@ -74,6 +74,7 @@ def _check_phrases(phrases: list[str]) -> list[str]:
 
 class Detect(Expert[DetectInput, DetectOutput]):
     name = "detect"
+    extra = "vision"
     description = (
         "Find objects named by free-text phrases in an image (open-set detection, Grounding DINO). "
         "Returns 'detections': a boxes artifact with {box [x0, y0, x1, y1], label (one of your "

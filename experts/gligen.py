@@ -109,6 +109,7 @@ def normalise_boxes(boxes: list[tuple[int, ...]], width: int, height: int) -> li
 
 class Gligen(Expert[GligenInput, GligenOutput]):
     name = "gligen"
+    extra = "diffusion"
     description = (
         "Grounded image generation (GLIGEN): draw a new image from a prompt with each phrase placed "
         "in its box (boxes in pixels of the output, one per phrase), or, given an image, paint the "

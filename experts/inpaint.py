@@ -83,6 +83,7 @@ class InpaintSettings(DiffusionSettings):
 
 class Inpaint(Expert[InpaintInput, InpaintOutput]):
     name = "inpaint"
+    extra = "diffusion"
     description = (
         "Edit an image with text: repaint the region of a mask to show what the prompt says. Use it "
         "to remove an object (mask the object, prompt the background that should replace it) or to "

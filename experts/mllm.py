@@ -107,6 +107,7 @@ class _Request:
 
 class Mllm(Expert[MllmInput, MllmOutput]):
     name = "mllm"
+    extra = "vision"
     description = (
         "Ask a multimodal LLM about an image; it answers in text. mode 'caption': describe the whole "
         "image; 'vqa': answer `question` about the image; 'region': describe the part inside `box` "

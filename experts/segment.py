@@ -234,6 +234,7 @@ class TransformersSam:
 
 class Segment(Expert[SegmentInput, SegmentOutput]):
     name = "segment"
+    extra = "vision"
     description = (
         "Segment objects with SAM (Segment Anything) from prompts: 'boxes' (one mask per box, e.g. "
         "boxes from a detector) and/or 'points' [[x, y], ...] on the object (with optional "

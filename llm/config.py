@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from extensions import ExtensionRef, LLMBackendSetting
 
 __all__ = [
     "ENV_API_KEY",
@@ -27,11 +29,17 @@ class ControllerConfig(BaseModel):
     ``backend`` picks the implementation: ``"scripted"`` replays canned replies (offline demo and
     tests), ``"openai"`` talks to any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, Ray
     Serve LLM, Ollama ``/v1``, OpenAI), ``"transformers"`` runs a local Hugging Face causal LM.
+    Any other backend is a registered name (entry point group ``mm_reactor.llm_backends``) or
+    ``{class: package.module:Name, options: {...}}`` (docs/extending-llm-backends.md).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["scripted", "openai", "transformers"] = "scripted"
+    backend: LLMBackendSetting = Field(
+        default="scripted",
+        description="a registered backend (scripted, openai, transformers, or a plugin's) or "
+        "{class: 'package.module:Name', options: {...}}",
+    )
 
     # openai-compatible
     base_url: str | None = Field(
@@ -71,6 +79,11 @@ class ControllerConfig(BaseModel):
         value = value.strip().rstrip("/")
         return value or None
 
+    @property
+    def backend_name(self) -> str:
+        """The backend's registered name, or its class path."""
+        return self.backend.label if isinstance(self.backend, ExtensionRef) else self.backend
+
     def resolved_api_key(self) -> str | None:
         """The API key: the configured one, else ``$MM_REACTOR_LLM_API_KEY``, else ``$OPENAI_API_KEY``."""
         return self.api_key or os.environ.get(ENV_API_KEY) or os.environ.get(ENV_OPENAI_API_KEY) or None
@@ -79,15 +92,17 @@ class ControllerConfig(BaseModel):
     def from_env(cls, base: ControllerConfig | None = None) -> ControllerConfig:
         """Return ``base`` (or the defaults) with environment overrides applied.
 
-        ``$MM_REACTOR_LLM_BASE_URL`` sets ``base_url`` and selects the ``"openai"`` backend;
-        ``$MM_REACTOR_LLM_MODEL`` sets ``model``; ``$MM_REACTOR_LLM_API_KEY`` sets ``api_key``, and
-        ``$OPENAI_API_KEY`` does so only when the config has no key.
+        ``$MM_REACTOR_LLM_BASE_URL`` sets ``base_url`` and selects the ``"openai"`` backend (a backend
+        given by ``class`` keeps its class and gets the URL); ``$MM_REACTOR_LLM_MODEL`` sets ``model``;
+        ``$MM_REACTOR_LLM_API_KEY`` sets ``api_key``, and ``$OPENAI_API_KEY`` does so only when the
+        config has no key.
         """
-        data = (base or cls()).model_dump()
+        data: dict[str, Any] = (base or cls()).model_dump()
         base_url = os.environ.get(ENV_BASE_URL, "").strip()
         if base_url:
             data["base_url"] = base_url
-            data["backend"] = "openai"
+            if not (isinstance(data["backend"], dict) and data["backend"].get("class_path")):
+                data["backend"] = "openai"
         model = os.environ.get(ENV_MODEL, "").strip()
         if model:
             data["model"] = model

@@ -9,10 +9,10 @@ server that rejects tools raises :class:`~llm.base.ToolsUnsupported` so the call
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from llm.base import ChatMessage, ChatToolCall, LLMError, ToolCall, ToolChoice, ToolReply, ToolsUnsupported
 from llm.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ControllerConfig
@@ -20,16 +20,24 @@ from llm.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ControllerConfig
 __all__ = ["OpenAICompatibleChatModel"]
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_MAX_BACKOFF_S = 30.0
 # Statuses with which servers refuse a request's `tools`: vLLM without --enable-auto-tool-choice and
 # Ollama models without tool support (400), llama.cpp without --jinja (500), validation errors (422).
 _TOOLS_REFUSED_STATUSES = frozenset({400, 422, 500, 501})
+
+
+class _Transient(LLMError):
+    """A failure a retry may fix (connection refused, connect timeout, 429, 5xx)."""
 
 
 class OpenAICompatibleChatModel:
     """Chat model that POSTs to ``{base_url}/chat/completions`` with a synchronous httpx client.
 
     Transient failures (connection errors, connect timeouts, 429 and 5xx) are retried ``max_retries`` times
-    with a short exponential backoff; anything else raises :class:`LLMError`.
+    with a short exponential backoff (``backoff_s``, doubling; tenacity); anything else raises
+    :class:`LLMError` at once. Requests go through httpx rather than the ``openai`` client so that a
+    server refusing ``tools`` is recognised on the first reply (even a 500) instead of being retried,
+    read timeouts are not repeated, and non-standard replies of local servers stay readable.
     """
 
     is_replay: bool = False
@@ -123,40 +131,53 @@ class OpenAICompatibleChatModel:
         return self._parse_tool_reply(response)
 
     def _post_with_retries(self, payload: dict[str, Any]) -> httpx.Response:
+        """POST ``payload``; transient failures are retried with exponential backoff (tenacity)."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_exponential(multiplier=self.backoff_s, min=0, max=_MAX_BACKOFF_S),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._post(payload, attempt.retry_state.attempt_number)
+        except _Transient as err:  # the last attempt failed too: its message says how often we tried
+            raise LLMError(str(err)) from err.__cause__
+        raise AssertionError("unreachable")  # pragma: no cover -- reraise=True re-raises the last error
+
+    def _post(self, payload: dict[str, Any], attempt: int) -> httpx.Response:
+        """One POST; raises :class:`_Transient` for what a retry may fix, :class:`LLMError` otherwise."""
         attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            last_try = attempt == attempts
-            try:
-                response = self._client.post(self.url, json=payload)
-            except httpx.TimeoutException as exc:
-                # A connect timeout is transient; a read timeout already waited timeout_s, so don't repeat it.
-                if last_try or not isinstance(exc, httpx.ConnectTimeout):
-                    raise LLMError(
-                        f"controller LLM at {self.url} did not answer within {self.config.timeout_s:g}s "
-                        f"({type(exc).__name__}, attempt {attempt}): is the server running, overloaded or "
-                        "still loading the model? check it, or raise controller.timeout_s"
-                    ) from exc
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                if last_try:
-                    raise LLMError(
-                        f"cannot reach the controller LLM at {self.url} ({type(exc).__name__}: {exc}; "
-                        f"{attempts} attempts): is the server running? start it, or point "
-                        f"${ENV_BASE_URL} / controller.base_url at a running OpenAI-compatible endpoint"
-                    ) from exc
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise LLMError(
-                    f"request to the controller LLM at {self.url} failed ({type(exc).__name__}: {exc}): "
-                    f"check ${ENV_BASE_URL} / controller.base_url (scheme, host, port)"
-                ) from exc
-            else:
-                if response.status_code < 400:
-                    return response
-                if "tools" in payload:
-                    self._check_tools_accepted(response)
-                if response.status_code not in _RETRY_STATUSES or last_try:
-                    raise self._status_error(response, attempt)
-            time.sleep(self.backoff_s * (2 ** (attempt - 1)))
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            response = self._client.post(self.url, json=payload)
+        except httpx.TimeoutException as exc:
+            error = (
+                f"controller LLM at {self.url} did not answer within {self.config.timeout_s:g}s "
+                f"({type(exc).__name__}, attempt {attempt}): is the server running, overloaded or "
+                "still loading the model? check it, or raise controller.timeout_s"
+            )
+            # A connect timeout is transient; a read timeout already waited timeout_s, so don't repeat it.
+            raise (_Transient if isinstance(exc, httpx.ConnectTimeout) else LLMError)(error) from exc
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            raise _Transient(
+                f"cannot reach the controller LLM at {self.url} ({type(exc).__name__}: {exc}; "
+                f"{attempts} attempts): is the server running? start it, or point "
+                f"${ENV_BASE_URL} / controller.base_url at a running OpenAI-compatible endpoint"
+            ) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise LLMError(
+                f"request to the controller LLM at {self.url} failed ({type(exc).__name__}: {exc}): "
+                f"check ${ENV_BASE_URL} / controller.base_url (scheme, host, port)"
+            ) from exc
+        if response.status_code < 400:
+            return response
+        if "tools" in payload:
+            self._check_tools_accepted(response)  # a refusal is final, even as a 500
+        failure = self._status_error(response, attempt)
+        if response.status_code in _RETRY_STATUSES:
+            raise _Transient(str(failure))
+        raise failure
 
     def _check_tools_accepted(self, response: httpx.Response) -> None:
         """Raise :class:`ToolsUnsupported` when an error response says the server refuses ``tools``."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from experts import deployment_defaults as defaults
+from extensions import ArtifactStoreSetting, CheckpointerSetting
 from llm.config import ControllerConfig
 from orchestrator.errors import ConfigError
 
@@ -90,15 +91,18 @@ class ReactorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(default_factory=lambda: default_data_dir())
-    checkpointer: Literal["sqlite", "memory", "postgres"] = "sqlite"
+    checkpointer: CheckpointerSetting = Field(
+        default="sqlite",
+        description="sqlite, memory, postgres, a registered plugin, or {class: 'pkg.mod:open', options: …}",
+    )
     postgres_url: str | None = Field(
         default=None,
         description="postgresql://user@host:port/db for checkpointer: postgres (or MM_REACTOR_POSTGRES_URL)",
     )
-    artifact_store: str | None = Field(
+    artifact_store: ArtifactStoreSetting | None = Field(
         default=None,
         description="where artifact bytes live: a directory or an fsspec URL shared by all orchestrators "
-        "(default: <data_dir>/artifacts)",
+        "(default: <data_dir>/artifacts), or {name|class: …, options: …} for another store",
     )
     context_budget_tokens: int = Field(
         default=6000,

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from orchestrator.agent.state import StepRecord
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
@@ -48,14 +48,19 @@ class ArtifactInfo(BaseModel):
     """Where the bytes are on local disk; None when the store is an object store (see ``url``)."""
     url: str = ""
     """The artifact's URL: ``file://…`` for a local store, else the store's URL (``s3://…``)."""
+    _origin: ArtifactStore | None = PrivateAttr(default=None)
 
     @classmethod
     def from_record(cls, record: ArtifactRecord, store: ArtifactStore) -> ArtifactInfo:
         """The public view of a session's artifact record, located in ``store``."""
         path = store.path_of(record) if store.is_local else None
-        return cls.model_validate({**record, "path": path, "url": store.url_of(record)})
+        info = cls.model_validate({**record, "path": path, "url": store.url_of(record)})
+        info._origin = store  # a plugin store cannot be found again from the URL alone
+        return info
 
     def _store(self) -> ArtifactStore:
+        if self._origin is not None:
+            return self._origin
         if self.path is not None:
             return ArtifactStore(self.path.parents[1])
         return ArtifactStore(self.url.rsplit("/", 2)[0])

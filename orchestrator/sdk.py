@@ -26,7 +26,7 @@ from orchestrator.inputs import decode_images
 from orchestrator.result import ArtifactInfo, Result
 from orchestrator.serving.runtime import ExpertRuntime
 from orchestrator.session import Session
-from orchestrator.storage.artifacts import ArtifactStore, next_handle
+from orchestrator.storage.artifacts import next_handle, open_artifact_store
 from orchestrator.storage.checkpointing import open_checkpointer
 
 __all__ = ["Orchestrator"]
@@ -48,7 +48,7 @@ class Orchestrator:
         self.config = config
         self.runtime = runtime
         self.chat_model = chat_model
-        self.store = ArtifactStore(config.artifact_store or config.data_dir / "artifacts")
+        self.store = open_artifact_store(config)
         self._checkpointer, self._close_checkpointer = open_checkpointer(config)
         self.graph = build_graph(self._checkpointer)
         self.runner = Runner(self.graph, self.store, runtime.catalogue, config)
@@ -70,6 +70,8 @@ class Orchestrator:
         """
         cfg = load_config(config)
         runtime = ExpertRuntime(cfg.ray)
+        if deploy:  # a missing extra or expert class is reported before Ray starts
+            runtime.preflight(cfg.enabled_experts())
         runtime.start()
         try:
             if deploy:

@@ -1,5 +1,8 @@
 """Conformance suite: every checkpointer backend (memory, SQLite, PostgreSQL) keeps sessions the same way.
 
+``sqlite-by-class`` is SQLite named the way a plugin is (``{class: …, options: …}``), so a checkpointer
+found by class path passes the same suite as the built-ins found by their registered names.
+
 Each backend drives a real ``Orchestrator`` on the shared Ray; the ``invert`` expert is deployed once
 under this module's own app prefix and every orchestrator here attaches to it (``deploy=False``).
 """
@@ -26,7 +29,8 @@ pytestmark = pytest.mark.ray
 
 EXPERTS = {"invert": {"class": "tests.support.experts:Invert"}}
 APP_PREFIX = "ckpt-"
-BACKENDS = ["memory", "sqlite", "postgres"]
+BACKENDS = ["memory", "sqlite", "postgres", "sqlite-by-class"]
+SQLITE = "orchestrator.storage.checkpointing:open_sqlite"
 
 
 class ProcessDied(BaseException):
@@ -78,6 +82,12 @@ def config(request: pytest.FixtureRequest, deployed: None, tmp_path: Path) -> di
     }
     if request.param == "postgres":
         cfg["postgres_url"] = request.getfixturevalue("postgres_url")
+    if request.param == "sqlite-by-class":
+        path = str(tmp_path / "elsewhere" / "sessions.sqlite")
+        cfg["checkpointer"] = {
+            "class": "orchestrator.storage.checkpointing:open_sqlite",
+            "options": {"path": path},
+        }
     return cfg
 
 
@@ -182,6 +192,34 @@ def test_unfinished_run_is_recorded_as_interrupted_by_the_next_run(config):
     assert result.interrupted_runs == [lost["run_id"]]
     assert result.steps[0].error is None  # the interrupted run's artifact is still usable
     assert "interrupted" in seen_text(model)  # the controller is told, not left guessing
+
+
+def test_a_checkpointer_by_class_gets_its_options(deployed, tmp_path):
+    path = tmp_path / "elsewhere" / "sessions.sqlite"
+    config = {
+        "data_dir": str(tmp_path),
+        "checkpointer": {"class": SQLITE, "options": {"path": str(path)}},
+        "ray": {"app_prefix": APP_PREFIX},
+        "experts": EXPERTS,
+    }
+    with reopen(config) as orch:
+        assert orch.run("say hi", chat_model=ScriptedChatModel([answer("hi")])).ok
+    assert path.stat().st_size > 0
+    assert not (tmp_path / "sessions.sqlite").exists()
+
+
+def test_checkpointer_factories_are_checked(tmp_path):
+    def config(checkpointer: Any) -> Any:
+        return load_config({"data_dir": str(tmp_path), "checkpointer": checkpointer})
+
+    with pytest.raises(ConfigError, match=r"no checkpointer named 'redis'.*memory, postgres, sqlite"):
+        config("redis")
+    with pytest.raises(ConfigError, match=r"cannot take the configured options \(colour\)"):
+        open_checkpointer(config({"name": "sqlite", "options": {"colour": "red"}}))
+    with pytest.raises(ConfigError, match=r"returned InMemorySaver, not \(saver, close\)"):
+        open_checkpointer(config({"class": "tests.support.plugins:saver_without_close"}))
+    with pytest.raises(ConfigError, match=r"checkpointer: cannot import module 'no_such_package.mod'"):
+        open_checkpointer(config({"class": "no_such_package.mod:open_it"}))
 
 
 def test_postgres_needs_a_url(monkeypatch, tmp_path):

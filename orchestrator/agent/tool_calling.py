@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+import jsonref
+
 from experts.base import Expert
 from llm.base import ChatMessage, ToolReply, ToolsUnsupported, supports_native_tools
 from orchestrator.agent.context import RunContext
@@ -61,43 +63,48 @@ class ToolAction(Action):
 
 # -- function specs ---------------------------------------------------------------------------------
 def inline_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` with every ``$ref`` into ``$defs`` inlined, titles and null defaults dropped.
+    """``schema`` with every ``$ref`` inlined (jsonref), titles, ``$defs`` and null defaults dropped.
 
-    Raises ValueError for a reference that cannot be resolved or that refers to itself.
+    Raises ValueError for a reference that cannot be resolved locally or that refers to itself.
     """
-    definitions = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    try:
+        resolved = jsonref.replace_refs(
+            schema, merge_props=True, proxies=False, lazy_load=False, loader=_no_remote_refs
+        )
+    except jsonref.JsonRefError as err:
+        raise ValueError(
+            f"cannot inline schema reference {err.uri!r}: only local $defs are supported"
+        ) from None
 
-    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+    def clean(node: Any, path: tuple[int, ...]) -> Any:
         if isinstance(node, list):
-            return [walk(item, seen) for item in node]
+            return [clean(item, path) for item in node]
         if not isinstance(node, Mapping):
             return node
-        if "$ref" in node:
-            ref = str(node["$ref"])
-            name = ref.rsplit("/", 1)[-1]
-            if not ref.startswith(("#/$defs/", "#/definitions/")) or name not in definitions:
-                raise ValueError(f"cannot inline schema reference {ref!r}: only local $defs are supported")
-            if name in seen:
-                raise ValueError(f"schema reference {ref!r} is recursive; it cannot be inlined")
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            return walk({**definitions[name], **siblings}, (*seen, name))
+        if id(node) in path:
+            raise ValueError("a schema reference is recursive; it cannot be inlined")
+        inner = (*path, id(node))
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key in ("$defs", "definitions", "title"):
                 continue
             if key == "properties" and isinstance(value, Mapping):
-                out[key] = {name: walk(sub, seen) for name, sub in value.items()}
+                out[key] = {name: clean(sub, inner) for name, sub in value.items()}
             elif key in _DATA_KEYWORDS:
                 if not (key == "default" and value is None):
                     out[key] = value
             else:
-                out[key] = walk(value, seen)
+                out[key] = clean(value, inner)
         return out
 
-    inlined = walk(schema, ())
+    inlined = clean(resolved, ())
     inlined.setdefault("type", "object")
     inlined.setdefault("properties", {})
     return cast(dict[str, Any], inlined)
+
+
+def _no_remote_refs(uri: str) -> Any:
+    raise ValueError(f"{uri} is not a local reference")
 
 
 def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,14 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError, ReactorError
@@ -19,36 +25,66 @@ from orchestrator.result import Result
 __all__ = ["main"]
 
 
+def _console(file: TextIO | None = None) -> Console:
+    """A console on ``file`` or the current stdout (looked up per call, so redirected output is honoured).
+
+    Plain text: no markup, highlighting or wrapping of long lines, and no colour or spinners
+    unless the output is a terminal.
+    """
+    return Console(file=file, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+@contextmanager
+def _progress(console: Console, text: str, *, echo: bool = True) -> Iterator[None]:
+    """A spinner with ``text`` on a terminal; where output is redirected, the plain line (``echo``)."""
+    if console.is_terminal:
+        with console.status(text):
+            yield
+    else:
+        if echo:
+            console.print(text)
+        yield
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _print_result(result: Result, out_dir: Path) -> None:
-    print(
+    """The controller's thoughts per turn, a table of the calls, the artifacts and the answer."""
+    console = _console()
+    console.print(
         f"\ncontroller: {result.controller}"
         + ("  [REPLAY: replies are scripted, not generated]" if result.replay else "")
     )
+    thoughts = {step.turn: step.thought for step in result.steps if step.thought}
+    for turn, thought in sorted(thoughts.items()):
+        console.print(f"  turn {turn}: {thought}", style="italic")
+    table = Table("step", "call", "replica", "ms", "result", box=box.SIMPLE_HEAD)
     for step in result.steps:
-        head = f"step {step.index} (turn {step.turn})"
         if step.tool:
-            where = f" on {step.replica}" if step.replica else ""
-            print(f"  {head}: {step.tool}{where} {step.seconds * 1000:.0f} ms")
-            if step.thought:
-                print(f"      thought: {step.thought}")
-            print(f"      arguments: {step.arguments}")
-            text = step.error or step.observation
-            print(
-                f"      {'error' if step.error else 'observation'}: {text[:300]}"
-                + ("…" if len(text) > 300 else "")
+            made = f"→ {', '.join(step.new_handles)}" if step.new_handles else "ok"
+            table.add_row(
+                str(step.index),
+                f"{step.tool} {_clip(json.dumps(step.arguments), 100)}",
+                step.replica or "",
+                f"{step.seconds * 1000:.0f}",
+                f"error: {step.error}" if step.error else made,
+                style="red" if step.error else None,
             )
         elif step.error:
-            print(f"  {head}: controller error: {step.error}")
+            table.add_row(str(step.index), "controller", "", "", f"error: {step.error}", style="red")
         else:
-            print(f"  {head}: final answer")
+            table.add_row(str(step.index), "final answer", "", "", "")
+    console.print(table)
     saved = result.save_artifacts(out_dir)
     if saved:
-        print(f"\nartifacts written to {out_dir}/: " + ", ".join(p.name for p in saved))
+        console.print(f"artifacts written to {out_dir}/: " + ", ".join(p.name for p in saved))
     if result.ok:
-        print(f"\nanswer: {result.answer}")
+        console.print(f"\nanswer: {result.answer}")
     else:
-        print(f"\nFAILED: {result.failure}")
-    print(f"({len(result.steps)} steps, {result.seconds:.1f} s)")
+        console.print(f"\nFAILED: {result.failure}", style="bold red")
+    console.print(f"({len(result.steps)} steps, {result.seconds:.1f} s)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -69,51 +105,53 @@ def _demo(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     image_path = out_dir / "demo-sign.png"
     make_demo_image().save(image_path)
-    print(f"input image: {image_path}\ntask: {DEMO_TASK}\nstarting Ray and deploying experts …")
-    with Orchestrator.local(config, chat_model=chat_model) as orch:
-        print(f"experts: {', '.join(orch.experts)} (ready after {time.perf_counter() - started:.1f} s)")
+    console = _console()
+    console.print(f"input image: {image_path}\ntask: {DEMO_TASK}")
+    with _progress(console, "starting Ray and deploying experts …"):
+        orch = Orchestrator.local(config, chat_model=chat_model)
+    with orch:
+        ready = time.perf_counter() - started
+        console.print(f"experts: {', '.join(orch.experts)} (ready after {ready:.1f} s)")
         result = orch.run(DEMO_TASK, images=[image_path])
         _print_result(result, out_dir)
-    print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0 if result.ok else 1
 
 
 def _show(event: Event, out: TextIO | None = None) -> None:
     """One line per event, as it happens."""
     out = out or sys.stdout  # looked up per call, so redirected output is honoured
+    console = _console(out)
     if event.type == "start":
-        print(
-            f"session {event.session} · run {event.run_id}" + (" (resumed)" if event.resumed else ""),
-            file=out,
+        console.print(
+            f"session {event.session} · run {event.run_id}" + (" (resumed)" if event.resumed else "")
         )
     elif event.type == "thought":
-        print(f"• {event.text}", file=out)
+        console.print(f"• {event.text}")
     elif event.type == "plan":
-        print(
+        console.print(
             f"• plan of {len(event.steps)} steps"
-            + (f" (repaired: {'; '.join(event.repairs)})" if event.repairs else ""),
-            file=out,
+            + (f" (repaired: {'; '.join(event.repairs)})" if event.repairs else "")
         )
     elif event.type == "tool_start":
-        print(f"  … {event.tool} {json.dumps(event.arguments)[:120]}", file=out)
+        console.print(f"  … {event.tool} {json.dumps(event.arguments)[:120]}")
     elif event.type == "tool_end":
         if event.error:
-            print(f"  ✗ {event.tool}: {event.error[:300]}", file=out)
+            console.print(f"  ✗ {event.tool}: {event.error[:300]}", style="red")
         else:
             made = f" → {', '.join(event.new_handles)}" if event.new_handles else ""
-            print(f"  ✓ {event.tool} {event.seconds * 1000:.0f} ms{made}", file=out)
+            console.print(f"  ✓ {event.tool} {event.seconds * 1000:.0f} ms{made}", style="green")
     elif event.type == "approval":
         calls = "; ".join(f"{c['tool']} {json.dumps(c['arguments'])}" for c in event.calls)
-        print(
+        console.print(
             f"  ? waiting for approval: {calls}\n    approve: reactor approve {event.session}"
             f"   deny: reactor approve {event.session} --deny --reason '…'",
-            file=out,
+            style="yellow",
         )
     elif event.type == "error":
-        print(("FAILED: " if event.fatal else "  ! ") + event.message, file=out)
+        console.print(("FAILED: " if event.fatal else "  ! ") + event.message, style="red")
     elif event.type == "answer":
-        print(f"answer: {event.text}", file=out)
-    out.flush()
+        console.print(f"answer: {event.text}", style="bold")
 
 
 def _finish(result: Result, out_dir: Path) -> int:
@@ -133,7 +171,9 @@ def _run(args: argparse.Namespace) -> int:
             "(any OpenAI-compatible server: vLLM, Ollama, OpenAI …) or controller.backend in --config; "
             "`reactor demo` runs offline with a replayed controller"
         )
-    with Orchestrator.local(config) as orch:
+    with _progress(_console(), "starting Ray and deploying experts …", echo=False):
+        orch = Orchestrator.local(config)
+    with orch:
         events = orch.stream(
             args.task,
             images=args.image or None,
@@ -204,20 +244,21 @@ def _experts(args: argparse.Namespace) -> int:
     config = _cluster_config(args)
     runtime = ExpertRuntime(config.ray)
     runtime.start()
-    rows = describe_deployments(config.ray.app_prefix)
+    rows = describe_deployments(config.ray.app_prefix, config.experts)
     runtime.disconnect()
+    console = _console()
     if not rows:
-        print(
+        console.print(
             f"no experts are deployed (apps named {config.ray.app_prefix}*); run `reactor serve --config …`"
         )
         return 1
-    print(f"{'expert':<14}{'status':<12}{'replicas':<10}{'cpus':>6}{'gpus':>6}  nodes")
+    table = Table("expert", "status", "replicas", "cpus", "gpus", "nodes", box=box.SIMPLE_HEAD)
     for row in rows:
         replicas = f"{row['running']}/{row['target']}"
-        print(
-            f"{row['expert']:<14}{row['status']:<12}{replicas:<10}{row['num_cpus']:>6}{row['num_gpus']:>6}  "
-            + ",".join(row["nodes"])
-        )
+        nodes = ",".join(row["nodes"]) or "?"
+        cpus, gpus = str(row["num_cpus"]), str(row["num_gpus"])
+        table.add_row(row["expert"], row["status"], replicas, cpus, gpus, nodes)
+    console.print(table)
     return 0
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonref
 from ray.serve.handle import DeploymentHandle
 
 from experts.base import Expert
@@ -39,26 +41,27 @@ class DeployedExpert:
         return f"- {self.name}: {self.description}\n  Arguments: {_compact_schema(self.argument_schema())}"
 
 
-def _compact_schema(schema: dict[str, Any]) -> str:
-    definitions = schema.get("$defs", {})
+def _compact_schema(argument_schema: dict[str, Any]) -> str:
+    # Local $refs inlined by jsonref (never fetched from elsewhere); a recursive one stays a lazy proxy.
+    schema = jsonref.replace_refs(argument_schema, merge_props=True, lazy_load=False, loader=_local_refs_only)
     required = set(schema.get("required", []))
     fields = {}
     for name, prop in schema.get("properties", {}).items():
-        fields[name] = _compact_property(prop, definitions) | ({} if name in required else {"optional": True})
+        fields[name] = _compact_property(prop) | ({} if name in required else {"optional": True})
     return json.dumps(fields, ensure_ascii=False)
 
 
-def _compact_property(prop: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" in prop:
-        prop = definitions.get(prop["$ref"].rsplit("/", 1)[-1], {}) | {
-            k: v for k, v in prop.items() if k != "$ref"
-        }
+def _local_refs_only(uri: str) -> Any:
+    raise ValueError(f"schema reference {uri} is not local to the schema")
+
+
+def _compact_property(prop: Any) -> dict[str, Any]:
     keep = ("type", "description", "enum", "default", "minimum", "maximum", "items", "minItems", "maxItems")
     out = {k: prop[k] for k in keep if k in prop}
     if "anyOf" in prop:
         out["type"] = " | ".join(str(option.get("type", "object")) for option in prop["anyOf"])
-    if isinstance(out.get("items"), dict):
-        out["items"] = _compact_property(out["items"], definitions)
+    if isinstance(out.get("items"), Mapping):
+        out["items"] = _compact_property(out["items"])
     return out
 
 

@@ -8,15 +8,18 @@ from typing import Any
 
 import ray
 from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
 
 from experts.base import Expert
 from experts.deployment import build_expert_app
 from experts.registry import ExpertNotFound, load_expert_class
+from extensions import install_line, missing_modules
 from orchestrator.config import ExpertDeployment, RayConfig
 from orchestrator.errors import ConfigError, DeploymentError
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
-__all__ = ["ExpertRuntime", "describe_deployments"]
+__all__ = ["ExpertRuntime", "describe_deployments", "expert_classes"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,30 @@ class ExpertRuntime:
     @property
     def address(self) -> str | None:
         return self.config.address or os.environ.get("RAY_ADDRESS") or None
+
+    def preflight(self, experts: dict[str, ExpertDeployment]) -> None:
+        """Before Ray starts: find every expert's class and check that the extras they need are here."""
+        self._check_extras(expert_classes(experts))
+
+    def _check_extras(self, classes: dict[str, type[Expert]]) -> None:
+        """ConfigError naming the ``pip install`` line when an expert's extra is missing, wherever the
+        replicas run on this machine (no cluster address: the cluster's nodes have their own packages)."""
+        if self.address:
+            return
+        problems = []
+        for name, expert_cls in classes.items():
+            missing = missing_modules(expert_cls.extra) if expert_cls.extra else []
+            if missing:
+                problems.append(
+                    f"- {name} needs the [{expert_cls.extra}] extra (missing here: {', '.join(missing)}): "
+                    f"{install_line(expert_cls.extra or '')}"
+                )
+        if problems:
+            raise ConfigError(
+                "these experts need packages that are not installed:\n"
+                + "\n".join(problems)
+                + "\nInstall them, or disable those experts in the config (enabled: false)."
+            )
 
     def start(self) -> None:
         """Join the configured cluster (or the one already initialised); else start an embedded one."""
@@ -75,10 +102,13 @@ class ExpertRuntime:
         ``classes`` gives expert classes directly (``Orchestrator.add_expert``); the others are
         found by name or by the entry's ``class`` path.
         """
-        targets, pending = [], []
+        given = classes or {}
+        found = {name: given.get(name) or load_class(name, entry) for name, entry in experts.items()}
+        self._check_extras(found)
+        apps, pending = [], []
         for name, entry in experts.items():
+            expert_cls = found[name]
             try:
-                expert_cls = (classes or {}).get(name) or load_expert_class(name, entry.expert_class)
                 app = build_expert_app(
                     expert_cls,
                     deployment_name=name,
@@ -89,15 +119,15 @@ class ExpertRuntime:
                     max_ongoing_requests=entry.max_ongoing_requests,
                     batching=entry.batching.model_dump() if entry.batching else None,
                 )
-            except (ExpertNotFound, ValueError) as err:
+            except ValueError as err:
                 raise ConfigError(str(err)) from err
             app_name = f"{app_prefix}{name}"
-            targets.append(serve.RunTarget(target=app, name=app_name, route_prefix=None))
+            apps.append((app_name, app))
             pending.append((name, expert_cls, app_name, entry))
-        if not targets:
+        if not apps:
             return []
         try:
-            handles = serve.run_many(targets)
+            handles = _run_apps(apps)
         except Exception as err:
             names = ", ".join(name for name, *_ in pending)
             raise DeploymentError(
@@ -123,11 +153,8 @@ class ExpertRuntime:
                 "deploy them with `reactor serve --config <file>` or use deploy=True"
             )
         attached = []
-        for name, entry in experts.items():
-            try:
-                expert_cls = load_expert_class(name, entry.expert_class)
-            except ExpertNotFound as err:
-                raise ConfigError(str(err)) from err
+        for name, expert_cls in expert_classes(experts).items():
+            entry = experts[name]
             app_name = f"{app_prefix}{name}"
             handle = serve.get_app_handle(app_name)
             item = DeployedExpert(name, expert_cls, handle, app_name, entry.timeout_s, entry.options)
@@ -169,34 +196,90 @@ class ExpertRuntime:
             self._started_ray = False
 
 
-def describe_deployments(app_prefix: str) -> list[dict[str, Any]]:
-    """The experts deployed on the connected cluster: status, replicas, resources and nodes."""
-    from ray.serve.context import _get_global_client
+def expert_classes(experts: dict[str, ExpertDeployment]) -> dict[str, type[Expert]]:
+    """The expert class of each entry (by its ``class`` path or its name); ConfigError when one is missing."""
+    return {name: load_class(name, entry) for name, entry in experts.items()}
 
-    client = _get_global_client()
-    if client is None:
-        raise DeploymentError("Ray Serve is not running on this cluster; deploy with `reactor serve` first")
-    details = client.get_serve_details()
+
+def load_class(name: str, entry: ExpertDeployment) -> type[Expert]:
+    """The expert class of one entry; ConfigError when it cannot be found."""
+    try:
+        return load_expert_class(name, entry.expert_class)
+    except ExpertNotFound as err:
+        raise ConfigError(str(err)) from err
+
+
+def _run_apps(apps: list[tuple[str, Application]]) -> list[DeploymentHandle]:
+    """Deploy several Serve applications at once and wait until all of them run.
+
+    ``serve.run_many`` is a DeveloperAPI in Ray 2.60 (it may change in a minor release): it is used
+    here and nowhere else, and pyproject pins Ray to the tested range. It starts every app before
+    waiting, so N experts come up in about the time of the slowest instead of one after another.
+    """
+    targets = [serve.RunTarget(target=app, name=name, route_prefix=None) for name, app in apps]
+    return list(serve.run_many(targets))
+
+
+def describe_deployments(
+    app_prefix: str, experts: dict[str, ExpertDeployment] | None = None
+) -> list[dict[str, Any]]:
+    """The experts deployed on the connected cluster: status and replicas (``serve.status()``), their
+    configured resources (from ``experts``, the config they were deployed with) and nodes (where
+    Ray's state API answers, i.e. the cluster runs a dashboard)."""
+    nodes = _replica_nodes()
     rows = []
-    for app_name, app in sorted(details.get("applications", {}).items()):
+    for app_name, app in sorted(serve.status().applications.items()):
         if not app_name.startswith(app_prefix):
             continue
-        for name, deployment in app["deployments"].items():
-            config = deployment.get("deployment_config", {})
-            actor = config.get("ray_actor_options") or {}
-            replicas = deployment.get("replicas", [])
+        for name, deployment in app.deployments.items():
+            entry = (experts or {}).get(name)
+            actor = entry.ray_actor_options if entry else {}
+            states = {str(getattr(k, "value", k)): n for k, n in deployment.replica_states.items()}
             rows.append(
                 {
                     "expert": name,
                     "app": app_name,
-                    "status": str(deployment.get("status", "")).rsplit(".", 1)[-1],
-                    "running": sum(1 for r in replicas if str(r.get("state", "")).endswith("RUNNING")),
-                    "target": deployment.get("target_num_replicas"),
-                    "num_cpus": actor.get("num_cpus", 1),
-                    "num_gpus": actor.get("num_gpus", 0),
+                    "status": str(getattr(deployment.status, "value", deployment.status)),
+                    "running": states.get("RUNNING", 0),
+                    "target": _target_replicas(entry) or sum(states.values()),
+                    "num_cpus": actor.get("num_cpus", "?") if entry else "?",
+                    "num_gpus": actor.get("num_gpus", 0) if entry else "?",
                     "resources": actor.get("resources") or {},
-                    "max_ongoing_requests": config.get("max_ongoing_requests"),
-                    "nodes": sorted({r.get("node_id", "")[:8] for r in replicas}),
+                    "max_ongoing_requests": entry.max_ongoing_requests if entry else None,
+                    "nodes": nodes.get((app_name, name), []),
                 }
             )
     return rows
+
+
+def _target_replicas(entry: ExpertDeployment | None) -> int | str | None:
+    if entry is None:
+        return None
+    if entry.autoscaling_config:
+        low = entry.autoscaling_config.get("min_replicas", 1)
+        high = entry.autoscaling_config.get("max_replicas", low)
+        return f"{low}-{high}"
+    return entry.num_replicas
+
+
+def _replica_nodes() -> dict[tuple[str, str], list[str]]:
+    """(app, deployment) -> the short ids of the nodes running its replicas; empty without a dashboard."""
+    try:
+        from ray.util.state import list_actors
+
+        actors = list_actors(
+            address=ray.get_runtime_context().gcs_address,
+            filters=[("state", "=", "ALIVE")],
+            limit=10_000,
+            timeout=5,
+            raise_on_missing_output=False,
+        )
+    except Exception as err:  # no dashboard (embedded Ray), or an older cluster: nodes stay unknown
+        log.info("replica nodes unavailable: %s", err)
+        return {}
+    nodes: dict[tuple[str, str], set[str]] = {}
+    for actor in actors:
+        parts = (actor.name or "").removeprefix("SERVE_REPLICA::").split("#")
+        if (actor.name or "").startswith("SERVE_REPLICA::") and len(parts) == 3:
+            nodes.setdefault((parts[0], parts[1]), set()).add((actor.node_id or "")[:8])
+    return {key: sorted(ids) for key, ids in nodes.items()}

@@ -1,9 +1,9 @@
 """Content-addressed artifact store and the artifact records kept in session state.
 
 An artifact's id is the SHA-256 of its kind, shape and bytes; its handle (``image-3``)
-is what the controller says. Bytes live under ``<root>/<id[:2]>/<id>.<ext>``, where root is a
-local directory or an fsspec URL shared by every orchestrator process; records (handle, kind,
-shape, producer step, parents) live in the LangGraph state.
+is what the controller says. Bytes live in a byte store (``blobs.py``: a local directory, an
+fsspec URL shared by every orchestrator process, or a plugin) under ``<id[:2]>/<id>.<ext>``;
+records (handle, kind, shape, producer step, parents) live in the LangGraph state.
 """
 
 from __future__ import annotations
@@ -11,21 +11,20 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any, Literal, TypedDict
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import numpy as np
 from PIL import Image
 
+from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
+from extensions.lookup import check_options
+from orchestrator.config import ReactorConfig
 from orchestrator.errors import ConfigError
+from orchestrator.storage.blobs import ByteStore, LocalDirectory, byte_store_for
 
-__all__ = ["ArtifactKind", "ArtifactRecord", "ArtifactStore", "next_handle"]
+__all__ = ["ArtifactKind", "ArtifactRecord", "ArtifactStore", "next_handle", "open_artifact_store"]
 
 ArtifactKind = Literal["image", "mask", "boxes", "text"]
 _EXT = {"image": "png", "mask": "png", "boxes": "json", "text": "json"}
@@ -53,46 +52,38 @@ def next_handle(table: dict[str, ArtifactRecord], kind: str, taken: set[str] | N
 
 
 class ArtifactStore:
-    """Artifact bytes addressed by content, on a local directory or at an fsspec URL.
+    """Artifact bytes addressed by content, kept in a :class:`~orchestrator.storage.blobs.ByteStore`.
 
     ``root`` is a directory (``~/.mm-reactor/artifacts``, a mounted shared filesystem, or a
-    ``file://`` URL of one) or an fsspec URL (``s3://bucket/prefix``, ``gs://…``, ``memory://…``)
-    that every orchestrator process of a deployment shares. Records keep only the relative ``uri``
-    (``ab/abcd….png``), so the same session state works against any root holding the same bytes.
+    ``file://`` URL of one), an fsspec URL (``s3://bucket/prefix``, ``gs://…``, ``memory://…``)
+    that every orchestrator process of a deployment shares, or a byte store object (a registered
+    or custom one). Records keep only the relative ``uri`` (``ab/abcd….png``), so the same session
+    state works against any root holding the same bytes.
     """
 
-    def __init__(self, root: str | Path) -> None:
-        self.url: str
-        self.root: Path | str
-        self._fs: Any = None
-        if isinstance(root, str) and _URL.match(root) and not root.startswith("file://"):
-            self.root = self.url = root.rstrip("/")
-            self._fs, self._fs_root = _open_fs(self.root)
-        else:
-            if isinstance(root, str) and root.startswith("file://"):
-                root = url2pathname(urlsplit(root).path)
-            self.root = Path(root).expanduser()
-            self.url = self.root.absolute().as_uri()
+    def __init__(self, root: str | Path | ByteStore) -> None:
+        self.bytes = root if isinstance(root, ByteStore) else byte_store_for(root)
+        self.url: str = self.bytes.url
+        self.root: Path | str = self.bytes.root if isinstance(self.bytes, LocalDirectory) else self.url
 
     @property
     def is_local(self) -> bool:
         """True when the bytes are in a local (or mounted) directory: :meth:`path_of` works."""
-        return self._fs is None
+        return isinstance(self.bytes, LocalDirectory)
 
     def path_of(self, record: ArtifactRecord) -> Path:
         """Where the artifact's bytes are on disk (local roots only; see :meth:`url_of`)."""
-        if not isinstance(self.root, Path):
+        path = self.bytes.local_path(record["uri"])
+        if path is None:
             raise ValueError(
-                f"the artifact store at {self.root} is not a local directory: use url_of() for where "
+                f"the artifact store at {self.url} is not a local directory: use url_of() for where "
                 "an artifact lives and load() to read it"
             )
-        return self.root / record["uri"]
+        return path
 
     def url_of(self, record: ArtifactRecord) -> str:
         """The artifact's URL (``file://…`` for a local root): readable by fsspec from any process."""
-        if isinstance(self.root, Path):
-            return self.path_of(record).absolute().as_uri()
-        return f"{self.url}/{record['uri']}"
+        return self.bytes.url_of(record["uri"])
 
     def put(self, kind: str, value: Any) -> tuple[str, list[int], str]:
         """Store ``value`` as an artifact of ``kind``; returns (id, shape, uri). Idempotent."""
@@ -102,18 +93,13 @@ class ArtifactStore:
         digest.update(payload if kind in ("boxes", "text") else _raw_bytes(kind, value))
         artifact_id = digest.hexdigest()
         uri = f"{artifact_id[:2]}/{artifact_id}.{_EXT[kind]}"
-        if isinstance(self.root, Path):
-            _write_local(self.root / uri, payload)
-        else:
-            _write_fs(self._fs, f"{self._fs_root}/{uri}", payload)
+        self.bytes.write(uri, payload)
         return artifact_id, shape, uri
 
     def read_bytes(self, record: ArtifactRecord) -> bytes:
         """The artifact's stored (encoded) bytes: PNG for images and masks, JSON otherwise."""
         try:
-            if isinstance(self.root, Path):
-                return self.path_of(record).read_bytes()
-            return bytes(self._fs.cat_file(f"{self._fs_root}/{record['uri']}"))
+            return self.bytes.read(record["uri"])
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"artifact {record['handle']} ({record['id'][:12]}) is missing from the store at "
@@ -134,53 +120,27 @@ class ArtifactStore:
         return json.loads(data)
 
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# Object stores write a whole object in one request, visible all at once or not at all.
-_ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory", "oss", "r2"}
-
-
-def _open_fs(url: str) -> tuple[Any, str]:
+def open_artifact_store(config: ReactorConfig) -> ArtifactStore:
+    """The configured artifact store: ``artifact_store`` (a directory, a URL, a registered name or a
+    class), or ``<data_dir>/artifacts``."""
+    setting = config.artifact_store
+    if setting is None:
+        return ArtifactStore(config.data_dir / "artifacts")
+    if isinstance(setting, str):
+        return ArtifactStore(setting)
+    what = f"artifact store {setting.label!r}"
     try:
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(url)
-    except ImportError as err:
+        factory, options = resolve(ARTIFACT_STORES, setting)
+        check_options(factory, (), options, what=what)
+    except (ExtensionNotFound, TypeError) as err:
+        raise ConfigError(str(err)) from err
+    store = factory(**options)
+    if not isinstance(store, ByteStore):
         raise ConfigError(
-            f"artifact store {url}: {err}. Install the fsspec backend for this URL scheme "
-            "(s3fs for s3://, gcsfs for gs://, adlfs for az://) or use a local directory"
-        ) from err
-    except ValueError as err:
-        raise ConfigError(f"artifact store {url} is not a usable fsspec URL: {err}") from err
-    return fs, str(path).rstrip("/")
-
-
-def _write_local(path: Path, payload: bytes) -> None:
-    """Write once; temp file + rename so a reader never sees half a file (content-addressed: no races)."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_fs(fs: Any, path: str, payload: bytes) -> None:
-    if fs.exists(path):
-        return
-    parent = path.rsplit("/", 1)[0]
-    fs.makedirs(parent, exist_ok=True)
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    if protocols & _ATOMIC_PUT:
-        fs.pipe_file(path, payload)
-        return
-    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-    fs.pipe_file(tmp, payload)
-    fs.mv(tmp, path)
+            f"{what} made a {type(store).__name__}, not a ByteStore: subclass "
+            "orchestrator.storage.blobs.ByteStore and implement write() and read()"
+        )
+    return ArtifactStore(store)
 
 
 def _raw_bytes(kind: str, value: np.ndarray) -> bytes:

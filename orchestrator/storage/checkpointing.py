@@ -1,10 +1,18 @@
-"""The session checkpointer: SQLite in the data directory, in-memory, or PostgreSQL for many processes."""
+"""The session checkpointer: SQLite in the data directory, in-memory, or PostgreSQL for many processes.
+
+A checkpointer is a factory ``open(config: ReactorConfig, **options) -> (saver, close)`` returning a
+LangGraph ``BaseCheckpointSaver`` and a function that releases what it holds. The built-ins below
+are registered as entry points (``mm_reactor.checkpointers``) exactly as a plugin registers its
+own; the config names one by name or gives ``{class: package.module:open_it, options: {...}}``
+(docs/extending-checkpointers.md).
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,31 +20,73 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from extensions import CHECKPOINTERS, ExtensionNotFound, ExtensionRef, resolve
+from extensions.lookup import check_options
 from orchestrator.config import ReactorConfig
 from orchestrator.errors import ConfigError
 
-__all__ = ["POSTGRES_URL_ENV", "open_checkpointer", "redact_url"]
+__all__ = [
+    "POSTGRES_URL_ENV",
+    "Checkpointer",
+    "open_checkpointer",
+    "open_memory",
+    "open_postgres",
+    "open_sqlite",
+    "redact_url",
+]
 
 POSTGRES_URL_ENV = "MM_REACTOR_POSTGRES_URL"
 # Any fixed 64-bit number: serialises concurrent `setup()` (table creation, migrations) across processes.
 _SETUP_LOCK_KEY = 0x6D6D_7265_6163_7472
 
 
-def open_checkpointer(config: ReactorConfig) -> tuple[BaseCheckpointSaver, Callable[[], None]]:
-    """The configured checkpointer and a function that closes it."""
-    if config.checkpointer == "memory":
-        return InMemorySaver(), lambda: None
-    if config.checkpointer == "sqlite":
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(config.data_dir / "sessions.sqlite", check_same_thread=False)
-        # WAL + synchronous=NORMAL: a committed checkpoint survives a killed process; only an OS
-        # crash can lose the last few, and each commit no longer waits for an fsync.
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        return SqliteSaver(connection), connection.close
-    if config.checkpointer == "postgres":
-        return _open_postgres(config.postgres_url or os.environ.get(POSTGRES_URL_ENV))
-    raise ConfigError(f"checkpointer {config.checkpointer!r} is unknown; use sqlite, memory or postgres")
+Checkpointer = tuple[BaseCheckpointSaver, Callable[[], None]]
+"""What a checkpointer factory returns: the saver, and a function that closes it."""
+
+
+def open_checkpointer(config: ReactorConfig) -> Checkpointer:
+    """The configured checkpointer (``config.checkpointer``) and a function that closes it."""
+    setting = config.checkpointer
+    what = f"checkpointer {setting.label if isinstance(setting, ExtensionRef) else setting!r}"
+    try:
+        factory, options = resolve(CHECKPOINTERS, setting)
+        check_options(factory, (config,), options, what=what)
+    except (ExtensionNotFound, TypeError) as err:
+        raise ConfigError(str(err)) from err
+    opened = factory(config, **options)
+    if not (
+        isinstance(opened, tuple)
+        and len(opened) == 2
+        and isinstance(opened[0], BaseCheckpointSaver)
+        and callable(opened[1])
+    ):
+        raise ConfigError(
+            f"{what} returned {type(opened).__name__}, not (saver, close): return a LangGraph "
+            "BaseCheckpointSaver and a function that closes it"
+        )
+    return opened
+
+
+def open_memory(config: ReactorConfig) -> Checkpointer:
+    """``memory``: checkpoints in this process only (tests, throw-away sessions)."""
+    return InMemorySaver(), lambda: None
+
+
+def open_sqlite(config: ReactorConfig, *, path: str | None = None) -> Checkpointer:
+    """``sqlite``: one SQLite file, ``<data_dir>/sessions.sqlite`` unless ``path`` says otherwise."""
+    file = config.data_dir / "sessions.sqlite" if path is None else Path(path).expanduser()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(file, check_same_thread=False)
+    # WAL + synchronous=NORMAL: a committed checkpoint survives a killed process; only an OS
+    # crash can lose the last few, and each commit no longer waits for an fsync.
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return SqliteSaver(connection), connection.close
+
+
+def open_postgres(config: ReactorConfig, *, url: str | None = None) -> Checkpointer:
+    """``postgres``: at ``url``, else the config's ``postgres_url``, else ``$MM_REACTOR_POSTGRES_URL``."""
+    return _open_postgres(url or config.postgres_url or os.environ.get(POSTGRES_URL_ENV))
 
 
 def redact_url(url: str) -> str:
@@ -53,7 +103,7 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-def _open_postgres(url: str | None) -> tuple[BaseCheckpointSaver, Callable[[], None]]:
+def _open_postgres(url: str | None) -> Checkpointer:
     """A PostgresSaver on a small connection pool, its tables created (once, under a lock)."""
     if not url:
         raise ConfigError(

@@ -1,0 +1,49 @@
+"""Optional dependencies: which extra brings which modules, and the line that installs it.
+
+The base install (orchestrator, Ray Serve, LangGraph, OCR) imports none of these; the experts and
+backends that need them say so before anything starts, with the ``pip install`` line to run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+__all__ = ["EXTRAS", "MissingExtra", "extra_providing", "install_line", "missing_modules"]
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "vision": ("torch", "transformers", "tokenizers", "safetensors"),
+    "diffusion": ("torch", "transformers", "diffusers"),
+    "postgres": ("psycopg", "psycopg_pool", "langgraph.checkpoint.postgres"),
+}
+"""Each extra of mm-reactor (pyproject's optional-dependencies) and the modules it makes importable."""
+
+
+class MissingExtra(ImportError):
+    """An expert or backend needs an extra of mm-reactor that is not installed here."""
+
+
+def install_line(extra: str) -> str:
+    """The command that installs ``extra``: ``pip install "mm-reactor[vision]"``."""
+    return f'pip install "mm-reactor[{extra}]"'
+
+
+def missing_modules(extra: str) -> list[str]:
+    """The modules of ``extra`` that cannot be imported here (found without importing them)."""
+    if extra not in EXTRAS:
+        raise KeyError(f"mm-reactor has no extra named {extra!r}; extras: {', '.join(sorted(EXTRAS))}")
+    return [module for module in EXTRAS[extra] if not _importable(module)]
+
+
+def extra_providing(module: str) -> str | None:
+    """The (first) extra that brings ``module`` (or the package it is part of), or None."""
+    for extra, modules in EXTRAS.items():
+        if any(module == m or module.startswith(f"{m}.") for m in modules):
+            return extra
+    return None
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package of a dotted name
+        return False

@@ -15,6 +15,7 @@ it a handle.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, get_args
 
@@ -70,10 +71,15 @@ class PendingRef:
 
 @dataclass
 class ImageData:
-    """Decoded RGB pixels of an image artifact: ``array`` is HxWx3 uint8."""
+    """Decoded RGB pixels of an image artifact: ``array`` is HxWx3 uint8.
+
+    ``content_id`` is the artifact's id (a hash of its pixels) when the pixels came from the
+    orchestrator: a cache keyed by content can use it instead of hashing the pixels again.
+    """
 
     handle: str
     array: np.ndarray
+    content_id: str | None = None
 
     @property
     def width(self) -> int:
@@ -86,10 +92,11 @@ class ImageData:
 
 @dataclass
 class MaskData:
-    """A binary mask artifact: ``array`` is HxW bool."""
+    """A binary mask artifact: ``array`` is HxW bool; ``content_id`` as for :class:`ImageData`."""
 
     handle: str
     array: np.ndarray
+    content_id: str | None = None
 
     @property
     def width(self) -> int:
@@ -218,6 +225,9 @@ class Expert:
     Output: ClassVar[type[BaseModel]]
     thread_safe: ClassVar[bool] = True
     """False makes the replica run one call at a time (a lock around ``run``)."""
+    answers_tasks: ClassVar[bool] = False
+    """True when the expert can take a user's whole task and answer it end to end (the direct route
+    the controller may choose); :meth:`is_task_call` then says which calls do that."""
 
     class Settings(BaseModel):
         """Options the config may set for this expert (none by default)."""
@@ -279,6 +289,11 @@ class Expert:
             except ExpertError as err:
                 results.append(err)
         return results
+
+    @classmethod
+    def is_task_call(cls, arguments: Mapping[str, Any]) -> bool:
+        """Whether ``arguments`` hand this expert the user's whole task to answer end to end."""
+        return False
 
     @classmethod
     def argument_schema(cls) -> dict[str, Any]:

@@ -26,6 +26,8 @@ def _print_result(result: Result, out_dir: Path) -> None:
     )
     for step in result.steps:
         head = f"step {step.index} (turn {step.turn})"
+        if step.repairs:
+            print(f"  {head}: repaired the reply: {'; '.join(step.repairs)}")
         if step.tool:
             where = f" on {step.replica}" if step.replica else ""
             print(f"  {head}: {step.tool}{where} {step.seconds * 1000:.0f} ms")
@@ -33,8 +35,9 @@ def _print_result(result: Result, out_dir: Path) -> None:
                 print(f"      thought: {step.thought}")
             print(f"      arguments: {step.arguments}")
             text = step.error or step.observation
+            label = f"error ({step.error_type})" if step.error and step.error_type else "error"
             print(
-                f"      {'error' if step.error else 'observation'}: {text[:300]}"
+                f"      {label if step.error else 'observation'}: {text[:300]}"
                 + ("…" if len(text) > 300 else "")
             )
         elif step.error:
@@ -87,7 +90,10 @@ def _show(event: Event, out: TextIO | None = None) -> None:
             file=out,
         )
     elif event.type == "thought":
-        print(f"• {event.text}", file=out)
+        print(
+            f"• {event.text}" + (f" (repaired: {'; '.join(event.repairs)})" if event.repairs else ""),
+            file=out,
+        )
     elif event.type == "plan":
         print(
             f"• plan of {len(event.steps)} steps"
@@ -98,7 +104,8 @@ def _show(event: Event, out: TextIO | None = None) -> None:
         print(f"  … {event.tool} {json.dumps(event.arguments)[:120]}", file=out)
     elif event.type == "tool_end":
         if event.error:
-            print(f"  ✗ {event.tool}: {event.error[:300]}", file=out)
+            kind = f" [{event.error_type}]" if event.error_type else ""
+            print(f"  ✗ {event.tool}{kind}: {event.error[:300]}", file=out)
         else:
             made = f" → {', '.join(event.new_handles)}" if event.new_handles else ""
             print(f"  ✓ {event.tool} {event.seconds * 1000:.0f} ms{made}", file=out)
@@ -165,6 +172,7 @@ def _approve(args: argparse.Namespace) -> int:
                         seconds=step.seconds,
                         replica=step.replica,
                         error=step.error,
+                        error_type=step.error_type,
                         new_handles=step.new_handles,
                         observation=step.observation,
                     )

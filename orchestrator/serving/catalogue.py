@@ -23,6 +23,15 @@ class DeployedExpert:
     app_name: str
     timeout_s: float
 
+    @property
+    def answers_tasks(self) -> bool:
+        """The expert can answer a user's whole task end to end (a capability its class declares)."""
+        return self.expert_cls.answers_tasks
+
+    def is_task_call(self, arguments: Any) -> bool:
+        """Whether a call with ``arguments`` hands this expert the user's whole task."""
+        return self.answers_tasks and isinstance(arguments, dict) and self.expert_cls.is_task_call(arguments)
+
     def describe(self) -> str:
         """The catalogue entry: name, description and a compact argument schema."""
         description = self.expert_cls.description.strip()
@@ -70,6 +79,10 @@ class ExpertCatalogue:
 
     def names(self) -> list[str]:
         return sorted(self._experts)
+
+    def task_answerers(self) -> list[str]:
+        """Names of the deployed experts that can answer a user's whole task end to end."""
+        return [name for name in self.names() if self._experts[name].answers_tasks]
 
     def __contains__(self, name: object) -> bool:
         return name in self._experts

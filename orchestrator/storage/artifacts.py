@@ -8,7 +8,6 @@ shape, producer step, parents) live in the LangGraph state.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -23,9 +22,10 @@ from urllib.request import url2pathname
 import numpy as np
 from PIL import Image
 
+from experts.protocol import content_id, pixel_content_id
 from orchestrator.errors import ConfigError
 
-__all__ = ["ArtifactKind", "ArtifactRecord", "ArtifactStore", "next_handle"]
+__all__ = ["ArtifactKind", "ArtifactRecord", "ArtifactStore", "artifact_uri", "next_handle"]
 
 ArtifactKind = Literal["image", "mask", "boxes", "text"]
 _EXT = {"image": "png", "mask": "png", "boxes": "json", "text": "json"}
@@ -50,6 +50,11 @@ def next_handle(table: dict[str, ArtifactRecord], kind: str, taken: set[str] | N
     pattern = re.compile(rf"^{kind}-(\d+)$")
     highest = max((int(m.group(1)) for h in used if (m := pattern.match(h))), default=0)
     return f"{kind}-{highest + 1}"
+
+
+def artifact_uri(kind: str, artifact_id: str) -> str:
+    """Where an artifact's bytes live under a store's root; content-addressed, so known before writing."""
+    return f"{artifact_id[:2]}/{artifact_id}.{_EXT[kind]}"
 
 
 class ArtifactStore:
@@ -97,11 +102,11 @@ class ArtifactStore:
     def put(self, kind: str, value: Any) -> tuple[str, list[int], str]:
         """Store ``value`` as an artifact of ``kind``; returns (id, shape, uri). Idempotent."""
         payload, shape = _encode(kind, value)
-        digest = hashlib.sha256()
-        digest.update(f"{kind}:{shape}:".encode())
-        digest.update(payload if kind in ("boxes", "text") else _raw_bytes(kind, value))
-        artifact_id = digest.hexdigest()
-        uri = f"{artifact_id[:2]}/{artifact_id}.{_EXT[kind]}"
+        if kind in ("boxes", "text"):
+            artifact_id = content_id(kind, shape, payload)
+        else:
+            artifact_id = pixel_content_id(kind, value)
+        uri = artifact_uri(kind, artifact_id)
         if isinstance(self.root, Path):
             _write_local(self.root / uri, payload)
         else:
@@ -181,10 +186,6 @@ def _write_fs(fs: Any, path: str, payload: bytes) -> None:
     tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
     fs.pipe_file(tmp, payload)
     fs.mv(tmp, path)
-
-
-def _raw_bytes(kind: str, value: np.ndarray) -> bytes:
-    return np.ascontiguousarray(value).tobytes()
 
 
 def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:

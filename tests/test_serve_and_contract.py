@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import numpy as np
@@ -15,7 +16,8 @@ from experts.deployment import build_expert_app
 from experts.protocol import PixelRef, Reply, pixel_content_id
 from experts.registry import load_expert_class
 from orchestrator.agent.pixels import PixelCache
-from orchestrator.cli.main import main
+from orchestrator.cli.main import _show, main
+from orchestrator.events import ThoughtEvent, ToolFinished
 from orchestrator.storage.artifacts import ArtifactStore
 
 
@@ -164,3 +166,20 @@ def test_reactor_demo_command(ray_session, tmp_path, monkeypatch, capsys):
 def test_reactor_run_without_llm_says_what_to_set(capsys):
     assert main(["run", "read this", "--image", "x.png"]) == 2
     assert "MM_REACTOR_LLM_BASE_URL" in capsys.readouterr().err
+
+
+def test_cli_live_output_shows_repairs_and_error_kinds():
+    out = io.StringIO()
+    _show(ThoughtEvent(turn=1, text="invert it", actions=[], repairs=["normalised label case"]), out)
+    failed = ToolFinished(
+        tool="broken",
+        seconds=0.1,
+        replica=None,
+        error="broken failed: boom",
+        error_type="expert",
+        new_handles=[],
+        observation="",
+    )
+    _show(failed, out)
+    assert "• invert it (repaired: normalised label case)" in out.getvalue()
+    assert "✗ broken [expert]: broken failed: boom" in out.getvalue()

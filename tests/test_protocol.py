@@ -171,3 +171,22 @@ def test_task_answering_is_a_declared_capability():
     assert vlm is not None and vlm.is_task_call({"image": "image-1", "mode": "answer", "question": "?"})
     assert not vlm.is_task_call({"image": "image-1", "mode": "caption"})
     assert not Expert.is_task_call({"mode": "answer"}) and not Broken.answers_tasks
+
+
+def test_the_wire_is_ray_free_and_the_agent_uses_only_it():
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = "import sys, experts.protocol; assert 'ray' not in sys.modules, 'experts.protocol imports Ray'"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+    allowed = {"experts.protocol", "experts.base"}
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "orchestrator" / "agent").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.split(".")[0] == "experts":
+                    assert name in allowed, f"{path.relative_to(root)} imports {name}"

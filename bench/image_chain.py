@@ -1,25 +1,30 @@
-"""Image chain: resize -> canny on a 2048x2048 image, step 1's output image feeding step 2.
+"""Image chain: resize -> canny on a 2048x2048 image, each step's output image feeding the next.
 
-Run: ``python bench/image_chain.py [--size 2048] [--scale 0.75] [--rounds 5]``. One embedded Ray,
-one ``resize`` and one ``canny`` deployment; rounds alternate between the paths so drift hits all
-alike, and every chain gets fresh pixels (the store is content-addressed: a repeated image would
-skip its write). Printed per chain (p50 / p95), side by side:
+Run: ``python bench/image_chain.py [--size 2048] [--scale 0.75] [--steps 2] [--rounds 5]``. One
+embedded Ray, one ``resize`` and one ``canny`` deployment; ``--steps 4`` chains resize, canny,
+resize, canny. Rounds alternate between the paths so drift hits all alike, and every chain gets
+fresh pixels (the store is content-addressed: a repeated image would skip its write). Printed per
+chain (p50 / p95), side by side:
 
-- driver round trip: the path before the typed wire, replayed on today's replicas — step 1's output
-  is fetched to the driver, PNG-encoded into the artifact store, put into the object store again,
-  then step 2 is called; step 2's output is fetched and stored the same way
-- object-store hop: step 1's reference goes straight to step 2 (the replica put the pixels there);
-  the artifact writer saves both outputs in the background, and the chain ends when both are saved
-- sdk run_plan: the two steps through ``Orchestrator.run_plan`` (plan_wave, act, observe, SQLite
-  checkpoints, input stored first); ``--sdk-only`` measures just this, e.g. on an older commit
+- driver round trip: the path before the typed wire, replayed on today's replicas -- each output
+  is fetched to the driver, PNG-encoded into the artifact store and put into the object store
+  again before the next call
+- object-store hop: each output's reference goes straight to the next call (the replica put the
+  pixels there); the artifact writer saves the outputs in the background, and the chain ends when
+  all are saved
+- sdk run_plan: the chain through ``Orchestrator.run_plan`` (plan_wave, act, observe, SQLite
+  checkpoints; the input image is stored first); ``--sdk-only`` measures just this, e.g. on an
+  older commit
 
-``hop`` is step 1's reply to step 2's dispatch (bare paths) or step 1's dispatch to step 2's
-dispatch (sdk: includes resize itself, observe, the next wave and a checkpoint).
+``hop`` (median over the chain's hops) is a step's reply to the next step's dispatch on the bare
+paths, and a step's dispatch to the next one's in the sdk (so it includes the step itself, observe,
+the next wave and a checkpoint).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -53,54 +58,63 @@ def photo_like(size: int, seed: int) -> Any:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def bare_chains(orch: Any, image: Any, scale: float, round_trip: bool) -> tuple[float, float]:
-    """One resize -> canny chain on the deployments directly; (chain seconds, hop seconds)."""
+def chain_calls(steps: int, scale: float) -> list[tuple[str, dict[str, Any]]]:
+    """resize, canny, resize, canny, ... (``steps`` calls), each on the previous step's image."""
+    return [("resize", {"scale": scale}) if i % 2 == 0 else ("canny", {}) for i in range(steps)]
+
+
+def bare_chains(
+    orch: Any, image: Any, calls: list[tuple[str, dict[str, Any]]], round_trip: bool
+) -> tuple[float, float]:
+    """One chain on the deployments directly; (chain seconds, median hop seconds)."""
     import ray
 
     from experts.protocol import PixelRef, pixel_content_id
     from orchestrator.agent.pixels import ArtifactWriter
 
-    resize = orch.runtime.catalogue.get("resize").handle
-    canny = orch.runtime.catalogue.get("canny").handle
-    source = PixelRef("image-1", "image", pixel_content_id("image", image), ray.put(image))
     writer = ArtifactWriter(orch.store)
+    pixels = PixelRef("image-1", "image", pixel_content_id("image", image), ray.put(image))
+    hops = []
     started = time.perf_counter()
-    first = resize.remote({"image": source, "scale": scale}).result()
-    replied = time.perf_counter()
-    (made,) = first.artifacts
-    if round_trip:
-        array = ray.get(made.ref)  # the output comes back to the driver,
-        orch.store.put("image", array)  # is PNG-encoded into the store,
-        ref = ray.put(array)  # and is put into the object store again
-    else:
-        writer.submit("image", made.content_id, made.ref)
-        ref = made.ref
-    response = canny.remote({"image": PixelRef("image-2", "image", made.content_id, ref)})
-    dispatched = time.perf_counter()
-    (edges,) = response.result().artifacts
-    if round_trip:
-        orch.store.put("image", ray.get(edges.ref))
-    else:
-        writer.submit("image", edges.content_id, edges.ref)
-        failures = writer.flush()
-        assert not failures, failures
+    replied = None
+    for i, (tool, arguments) in enumerate(calls):
+        response = orch.runtime.catalogue.get(tool).handle.remote({"image": pixels, **arguments})
+        if replied is not None:
+            hops.append(time.perf_counter() - replied)
+        (made,) = response.result().artifacts
+        replied = time.perf_counter()
+        if round_trip:
+            array = ray.get(made.ref)  # the output comes back to the driver,
+            orch.store.put("image", array)  # is PNG-encoded into the store,
+            ref = ray.put(array) if i < len(calls) - 1 else None  # and is put into the object store again
+        else:
+            writer.submit("image", made.content_id, made.ref)
+            ref = made.ref
+        pixels = PixelRef(f"image-{i + 2}", "image", made.content_id, ref)
+    failures = writer.flush()
+    assert not failures, failures
     finished = time.perf_counter()
     writer.close()
-    return finished - started, dispatched - replied
+    return finished - started, statistics.median(hops)
 
 
-def sdk_chain(orch: Any, image: Any, scale: float) -> tuple[float, float]:
-    """The same chain through run_plan; (wall seconds, step 1 dispatch -> step 2 dispatch)."""
+def sdk_chain(orch: Any, image: Any, calls: list[tuple[str, dict[str, Any]]]) -> tuple[float, float]:
+    """The same chain through run_plan; (wall seconds, median step dispatch -> next step dispatch)."""
     plan = [
-        {"id": 1, "tool": "resize", "arguments": {"image": "image-1", "scale": scale}},
-        {"id": 2, "tool": "canny", "arguments": {"image": "<step-1>"}, "dependencies": [1]},
+        {
+            "id": i + 1,
+            "tool": tool,
+            "arguments": {"image": f"<step-{i}>" if i else "image-1", **arguments},
+            "dependencies": [i] if i else [],
+        }
+        for i, (tool, arguments) in enumerate(calls)
     ]
     started = time.perf_counter()
     result = orch.run_plan(plan, images=[image])
     elapsed = time.perf_counter() - started
     assert result.ok, result.failure
-    first, second = [s for s in result.steps if s.tool]
-    return elapsed, second.started_at - first.started_at
+    steps = [s for s in result.steps if s.tool]
+    return elapsed, statistics.median(b.started_at - a.started_at for a, b in itertools.pairwise(steps))
 
 
 def main() -> None:
@@ -109,6 +123,7 @@ def main() -> None:
     )
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--scale", type=float, default=0.75, help="resize factor of step 1")
+    parser.add_argument("--steps", type=int, default=2, help="chain length: resize, canny, resize, ...")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sdk-only", action="store_true", help="only the run_plan path")
     args = parser.parse_args()
@@ -123,25 +138,27 @@ def main() -> None:
     paths = ["sdk run_plan"] if args.sdk_only else ["driver round trip", "object-store hop", "sdk run_plan"]
     chains: dict[str, list[float]] = {p: [] for p in paths}
     hops: dict[str, list[float]] = {p: [] for p in paths}
+    calls = chain_calls(max(2, args.steps), args.scale)
     seed = 0
     with Orchestrator.local(config) as orch:
         for warm in range(2):  # first calls import, allocate and fill caches
-            sdk_chain(orch, photo_like(256, 10_000 + warm), args.scale)
+            sdk_chain(orch, photo_like(256, 10_000 + warm), calls)
             if not args.sdk_only:
-                bare_chains(orch, photo_like(256, 20_000 + warm), args.scale, round_trip=bool(warm))
+                bare_chains(orch, photo_like(256, 20_000 + warm), calls, round_trip=bool(warm))
         for _ in range(args.rounds):
             for path in paths:
                 seed += 1
                 image = photo_like(args.size, seed)
                 if path == "sdk run_plan":
-                    chain, hop = sdk_chain(orch, image, args.scale)
+                    chain, hop = sdk_chain(orch, image, calls)
                 else:
-                    chain, hop = bare_chains(orch, image, args.scale, round_trip=path == "driver round trip")
+                    chain, hop = bare_chains(orch, image, calls, round_trip=path == "driver round trip")
                 chains[path].append(chain)
                 hops[path].append(hop)
 
-    out = round(args.size * args.scale)
-    print(f"\nimage chain: resize {args.size}x{args.size} -> {out}x{out}, then canny; {args.rounds} rounds")
+    names = " -> ".join(tool for tool, _ in calls)
+    print(f"\nimage chain on a {args.size}x{args.size} image: {names} (resize x{args.scale})")
+    print(f"{args.rounds} rounds")
     print(f"{'path':<22}{'chain p50 ms':>14}{'p95 ms':>9}{'hop p50 ms':>12}{'p95 ms':>9}")
     for path in paths:
         c50, c95 = percentile(chains[path], 0.5) * 1e3, percentile(chains[path], 0.95) * 1e3

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ray
@@ -108,7 +109,9 @@ class ExpertReplica:
         return await answer(self._expert, arguments, self._run, self._replica)
 
 
-async def answer(expert: Expert, arguments: dict[str, Any], run: Any, replica: str) -> Reply:
+async def answer(
+    expert: Expert, arguments: dict[str, Any], run: Callable[[BaseModel], Awaitable[BaseModel]], replica: str
+) -> Reply:
     """One call: resolve the pixels, validate, ``await run(inputs)``, and pack the output into a Reply.
 
     New images and masks go into Ray's object store (``ray.put``, owned by this replica); the reply

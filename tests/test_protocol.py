@@ -39,7 +39,7 @@ def test_reply_is_an_output_or_an_error():
     with pytest.raises(ValidationError, match="either an output or an error"):
         Reply(replica="r#1", output={}, error=Failure(kind="expert", message="boom"))
     with pytest.raises(ValidationError):
-        Failure(kind="oops", message="not a kind")
+        Failure(kind="oops", message="not a kind")  # type: ignore[arg-type]
 
 
 def test_new_pixels_must_carry_their_reference_and_id():
@@ -59,9 +59,10 @@ def test_pack_output_keeps_pixels_out_of_the_reply(tmp_path):
     image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     mask = np.zeros((2, 3), np.uint8)
     mask[0, 1:] = 7
+    numpy_score: Any = np.float32(0.91234)  # experts often hand over numpy scalars
     output = Everything(
         image=NewImage(image),
-        masks=[NewMask(mask, score=np.float32(0.91234)), NewMask(np.zeros((2, 3), bool))],
+        masks=[NewMask(mask, score=numpy_score), NewMask(np.zeros((2, 3), bool))],
         lines=NewBoxes([{"box": (0, 0, 2, 1), "score": np.float64(0.5)}]),
         caption=NewText("a sign"),
         score=np.int64(3),
@@ -118,7 +119,8 @@ def test_an_expert_failure_is_logged_in_the_replica_with_its_traceback(caplog):
         reply = _answer(Broken(), {"image": pixels})
     assert reply.error is not None and reply.error.kind == "expert"
     assert reply.error.message == "broken failed: RuntimeError: simulated model failure on image-7"
-    assert "Traceback" in reply.error.traceback and "raise RuntimeError" in reply.error.traceback
+    assert reply.error.traceback is not None and "Traceback" in reply.error.traceback
+    assert "raise RuntimeError" in reply.error.traceback
     (logged,) = [r for r in caplog.records if r.name == "experts.deployment"]
     assert logged.levelno == logging.ERROR and logged.exc_info is not None
     assert "broken" in logged.getMessage() and "simulated model failure" in caplog.text

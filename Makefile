@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/hop_overhead.py
+	$(BIN)/python bench/image_chain.py
 	$(BIN)/python bench/concurrent_calls.py
 	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/sam_embedding_reuse.py

@@ -29,12 +29,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PHRASES = [["person", "red car"], ["dog"], ["cat", "ball", "tree"], ["sign"]]
 
 
-def one_round(handle: Any, requests: list[dict[str, Any]]) -> tuple[float, list[dict[str, Any]]]:
-    """Send every request at once, wait for all; (seconds, envelopes)."""
+def one_round(handle: Any, requests: list[dict[str, Any]]) -> tuple[float, list[Any]]:
+    """Send every request at once, wait for all; (seconds, replies)."""
     started = time.perf_counter()
     responses = [handle.remote(arguments) for arguments in requests]
-    envelopes = [response.result() for response in responses]
-    return time.perf_counter() - started, envelopes
+    replies = [response.result() for response in responses]
+    return time.perf_counter() - started, replies
 
 
 def main() -> None:
@@ -52,8 +52,9 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from experts.deployment import WireRef, build_expert_app
+    from experts.deployment import build_expert_app
     from experts.detect import Detect
+    from experts.protocol import PixelRef, pixel_content_id
     from tests.experts.tiny_detect import build_tiny_detect
 
     model_dir = build_tiny_detect(
@@ -90,10 +91,14 @@ def main() -> None:
     }
 
     rng = np.random.default_rng(0)
-    refs = [ray.put(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) for _ in range(4)]
+    images = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
+    pixels = [
+        PixelRef(f"image-{i + 1}", "image", pixel_content_id("image", a), ray.put(a))
+        for i, a in enumerate(images)
+    ]
     requests = [
         {
-            "image": WireRef(f"image-{i % 4 + 1}", "image", refs[i % 4]),
+            "image": pixels[i % 4],
             "phrases": PHRASES[i % len(PHRASES)],
         }
         for i in range(args.requests)
@@ -101,13 +106,13 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in handles}
     try:
         for handle in handles.values():  # warm up: first calls allocate, JIT, fill caches
-            _, envelopes = one_round(handle, requests)
-            failed = [e for e in envelopes if not e["ok"]]
+            _, replies = one_round(handle, requests)
+            failed = [r.error for r in replies if not r.ok]
             assert not failed, failed[0]
         for _ in range(args.rounds):
             for name, handle in handles.items():
-                seconds, envelopes = one_round(handle, requests)
-                assert all(e["ok"] for e in envelopes)
+                seconds, replies = one_round(handle, requests)
+                assert all(r.ok for r in replies)
                 rates[name].append(args.requests / seconds)
     finally:
         serve.shutdown()

@@ -73,10 +73,15 @@ class PendingRef:
 
 @dataclass
 class ImageData:
-    """Decoded RGB pixels of an image artifact: ``array`` is HxWx3 uint8."""
+    """Decoded RGB pixels of an image artifact: ``array`` is HxWx3 uint8.
+
+    ``content_id`` is the artifact's id (a hash of its pixels) when the pixels came from the
+    orchestrator: a cache keyed by content can use it instead of hashing the pixels again.
+    """
 
     handle: str
     array: np.ndarray
+    content_id: str | None = None
 
     @property
     def width(self) -> int:
@@ -89,10 +94,11 @@ class ImageData:
 
 @dataclass
 class MaskData:
-    """A binary mask artifact: ``array`` is HxW bool."""
+    """A binary mask artifact: ``array`` is HxW bool; ``content_id`` as for :class:`ImageData`."""
 
     handle: str
     array: np.ndarray
+    content_id: str | None = None
 
     @property
     def width(self) -> int:
@@ -221,6 +227,9 @@ class Expert(Generic[InputT, OutputT]):
     """False makes the replica run one call at a time (a lock around ``run``)."""
     extra: ClassVar[str | None] = None
     """The mm-reactor extra its ``setup()`` needs (``"vision"``, ``"diffusion"``); checked before deploy."""
+    answers_tasks: ClassVar[bool] = False
+    """True when the expert can take a user's whole task and answer it end to end (the direct route
+    the controller may choose); :meth:`is_task_call` then says which calls do that."""
 
     class Settings(BaseModel):
         """Options the config may set for this expert (none by default)."""
@@ -312,6 +321,11 @@ class Expert(Generic[InputT, OutputT]):
                 if "description" in prop:
                     prop["description"] = render(prop["description"], values)
         return schema
+
+    @classmethod
+    def is_task_call(cls, arguments: Mapping[str, Any]) -> bool:
+        """Whether ``arguments`` hand this expert the user's whole task to answer end to end."""
+        return False
 
 
 def _template_problem(cls: type[Expert[Any, Any]]) -> str | None:

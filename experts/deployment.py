@@ -1,76 +1,69 @@
 """Turn any expert plus its config entry into a Ray Serve deployment.
 
-The replica loads the expert once (``setup()``), resolves image/mask references from
-Ray's object store, validates the arguments against the expert's ``Input`` model, runs
-the expert in a worker thread and answers with a plain envelope::
-
-    {"ok": True, "output": {...}, "replica": "ocr#abc123", "seconds": 0.21}
-    {"ok": False, "error": "...", "error_type": "input" | "arguments" | "crash", ...}
-
-so an expert failure becomes an observation, never an exception in the orchestrator.
+The replica loads the expert once (``setup()``), resolves the :class:`~experts.protocol.PixelRef` s
+in a call's arguments from Ray's object store, validates them against the expert's ``Input`` model,
+runs the expert in a worker thread and answers with a :class:`~experts.protocol.Reply`. New images
+and masks are put into the object store here, so the next call can take them straight from there.
+An expert failure becomes a failed reply (logged here with its traceback), never an exception in
+the orchestrator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ray
 from pydantic import BaseModel, ValidationError
-from ray import ObjectRef, serve
+from ray import serve
+from ray.exceptions import ObjectLostError
 from ray.serve import Application
 
 from experts import deployment_defaults as defaults
-from experts.base import Expert, ExpertError, ImageData, MaskData
+from experts.base import Expert, ExpertError
+from experts.protocol import PixelRef, Reply, format_validation_error, pack_output
 
-__all__ = ["ExpertReplica", "WireRef", "build_expert_app", "format_validation_error"]
+__all__ = ["ExpertReplica", "answer", "build_expert_app"]
 
-
-@dataclass(frozen=True)
-class WireRef:
-    """An artifact sent to a replica: its handle, kind and pixels in Ray's object store."""
-
-    handle: str
-    kind: str
-    ref: ObjectRef
+log = logging.getLogger(__name__)
+MAX_TRACEBACK_CHARS = 12_000
 
 
-def format_validation_error(tool: str, err: ValidationError, errors: list[Any] | None = None) -> str:
-    """A short, controller-readable account of which arguments were wrong."""
-    problems = []
-    for item in (err.errors() if errors is None else errors)[:6]:
-        where = ".".join(str(part) for part in item.get("loc", ())) or "(arguments)"
-        message = item.get("msg", "invalid").removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
-    return f"invalid arguments for {tool}: " + "; ".join(problems)
+class _LostPixels(Exception):
+    def __init__(self, lost: list[PixelRef]) -> None:
+        self.lost = lost
+        super().__init__(", ".join(ref.handle for ref in lost))
 
 
-async def _resolve(value: Any) -> Any:
-    if isinstance(value, WireRef):
-        array = await value.ref
-        return ImageData(value.handle, array) if value.kind == "image" else MaskData(value.handle, array)
+async def _resolve(value: Any, lost: list[PixelRef]) -> Any:
+    """Arguments with every PixelRef replaced by its pixels; refs whose object is gone go to ``lost``."""
+    if isinstance(value, PixelRef):
+        try:
+            return value.data(await value.ref)
+        except ObjectLostError:
+            lost.append(value)
+            return None
     if isinstance(value, dict):
         keys = list(value)
-        resolved = await asyncio.gather(*(_resolve(value[k]) for k in keys))
+        resolved = await asyncio.gather(*(_resolve(value[k], lost) for k in keys))
         return dict(zip(keys, resolved, strict=True))
     if isinstance(value, list):
-        return list(await asyncio.gather(*(_resolve(v) for v in value)))
+        return list(await asyncio.gather(*(_resolve(v, lost) for v in value)))
     return value
 
 
-def _to_wire(value: Any) -> Any:
-    """Output model → plain containers, keeping NewImage/NewMask/… objects as they are."""
-    if isinstance(value, BaseModel):
-        return {name: _to_wire(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, dict):
-        return {k: _to_wire(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_wire(v) for v in value]
-    return value
+async def _resolve_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Fetch the pixels the arguments refer to; raises ``_LostPixels`` naming those no longer stored."""
+    lost: list[PixelRef] = []
+    resolved = await _resolve(arguments, lost)
+    if lost:
+        raise _LostPixels(lost)
+    return resolved
 
 
 class ExpertReplica:
@@ -113,32 +106,48 @@ class ExpertReplica:
             raise result
         return result
 
-    async def __call__(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        expert = self._expert
-        envelope: dict[str, Any] = {"replica": self._replica}
-        try:
-            inputs = expert.Input.model_validate(await _resolve(arguments))
-        except ValidationError as err:
-            return envelope | {
-                "ok": False,
-                "error_type": "arguments",
-                "error": format_validation_error(expert.name, err),
-            }
-        try:
-            output = await self._run(inputs)
-            if not isinstance(output, expert.Output):
-                raise TypeError(f"{expert.name}.run returned {type(output).__name__}, not its Output model")
-        except ExpertError as err:
-            return envelope | {"ok": False, "error_type": "input", "error": str(err)}
-        except Exception as err:  # an expert bug or a model failure: report it, keep the replica
-            return envelope | {
-                "ok": False,
-                "error_type": "crash",
-                "error": f"{expert.name} failed: {type(err).__name__}: {err}",
-                "traceback": traceback.format_exc(limit=8),
-            }
-        return envelope | {"ok": True, "output": _to_wire(output), "seconds": time.perf_counter() - started}
+    async def __call__(self, arguments: dict[str, Any]) -> Reply:
+        return await answer(self._expert, arguments, self._run, self._replica)
+
+
+async def answer(
+    expert: Expert, arguments: dict[str, Any], run: Callable[[BaseModel], Awaitable[BaseModel]], replica: str
+) -> Reply:
+    """One call: resolve the pixels, validate, ``await run(inputs)``, and pack the output into a Reply.
+
+    New images and masks go into Ray's object store (``ray.put``, owned by this replica); the reply
+    carries their references and content ids.
+    """
+    started = time.perf_counter()
+    try:
+        inputs = expert.Input.model_validate(await _resolve_arguments(arguments))
+    except _LostPixels as err:
+        handles = ", ".join(ref.handle for ref in err.lost)
+        return Reply.failed(
+            replica,
+            "resource",
+            f"the pixels of {handles} are no longer in Ray's object store (the replica that made them "
+            "stopped); send the call again",
+            lost=[ref.content_id for ref in err.lost],
+        )
+    except ValidationError as err:
+        return Reply.failed(replica, "arguments", format_validation_error(expert.name, err))
+    try:
+        output = await run(inputs)
+        if not isinstance(output, expert.Output):
+            raise TypeError(f"{expert.name}.run returned {type(output).__name__}, not its Output model")
+        plain, artifacts = await asyncio.to_thread(pack_output, output, ray.put)
+    except ExpertError as err:
+        return Reply.failed(replica, "input", str(err))
+    except Exception as err:  # an expert bug or a model failure: report it, keep the replica
+        log.exception("expert %s failed on replica %s", expert.name, replica)
+        return Reply.failed(
+            replica,
+            "expert",
+            f"{expert.name} failed: {type(err).__name__}: {err}",
+            traceback=traceback.format_exc()[-MAX_TRACEBACK_CHARS:],
+        )
+    return Reply(replica=replica, seconds=time.perf_counter() - started, output=plain, artifacts=artifacts)
 
 
 def build_expert_app(

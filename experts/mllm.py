@@ -5,8 +5,9 @@ answer to the user's whole task."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -121,8 +122,14 @@ class Mllm(Expert[MllmInput, MllmOutput]):
     Output = MllmOutput
     Settings = MllmSettings
     thread_safe = False  # one generate at a time per replica; concurrent calls share batches instead
+    answers_tasks = True
 
     settings: MllmSettings
+
+    @classmethod
+    def is_task_call(cls, arguments: Mapping[str, Any]) -> bool:
+        """Mode ``answer`` hands over the user's whole task."""
+        return arguments.get("mode") == "answer"
 
     def setup(self) -> None:
         from experts._mllm_families import FAMILIES, greedy_config, load_family

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from experts._geometry import Box, check_box_inside, size_text
 from experts._loading import DeviceSettings, load_model
 from experts._sam_backend import Embedding, Prompts, SamBackend
-from experts.base import Expert, ExpertError, ImageRef, NewMask
+from experts.base import Expert, ExpertError, ImageData, ImageRef, NewMask
 from loading import pick_device, pick_dtype
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y] pixel coordinates")]
@@ -107,6 +107,11 @@ def image_key(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array)
     digest = hashlib.blake2b(array.data.cast("B"), digest_size=16).hexdigest()
     return f"{digest}-{'x'.join(map(str, array.shape))}-{array.dtype}"
+
+
+def cache_key(image: ImageData) -> str:
+    """The embedding cache's key: the content id the pixels came with (no hashing), else their hash."""
+    return f"id:{image.content_id}" if image.content_id else image_key(image.array)
 
 
 class EmbeddingCache:
@@ -277,7 +282,7 @@ class Segment(Expert[SegmentInput, SegmentOutput]):
         checked: dict[int, tuple[Prompts, str]] = {}
         for i, inputs in enumerate(batch):
             try:
-                checked[i] = (check_prompts(inputs), image_key(inputs.image.array))
+                checked[i] = (check_prompts(inputs), cache_key(inputs.image))
             except ExpertError as err:
                 results[i] = err
         embeddings: dict[str, Embedding] = {}

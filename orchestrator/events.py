@@ -42,6 +42,8 @@ class ThoughtEvent(BaseModel):
     turn: int
     text: str
     actions: list[dict[str, Any]]
+    repairs: list[str] = []
+    """What the parser repaired in the controller's reply."""
 
 
 class ToolStarted(BaseModel):
@@ -59,6 +61,8 @@ class ToolFinished(BaseModel):
     error: str | None
     new_handles: list[str]
     observation: str
+    error_type: str | None = None
+    """Whose problem the error is (``arguments``, ``input``, ``expert``, ``timeout``, ``resource``, …)."""
 
 
 class ApprovalRequested(BaseModel):

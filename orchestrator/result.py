@@ -109,6 +109,15 @@ class Step(BaseModel):
     replica: str | None
     error: str | None
     new_handles: list[str]
+    error_type: str | None = None
+    """Whose problem the error is: ``arguments``, ``input``, ``expert``, ``timeout``, ``resource``
+    (see ``experts.protocol.ErrorKind``), ``denied``, ``cancelled`` or ``controller``."""
+    traceback: str | None = None
+    """The expert's traceback when it failed (the controller saw only ``error``)."""
+    repairs: list[str] = []
+    """What the parser repaired in the controller's reply that asked for this step."""
+    answers_task: bool = False
+    """The call handed the user's whole task to an expert that answers tasks end to end."""
 
 
 class PlanNode(BaseModel):
@@ -236,6 +245,6 @@ def _route(steps: list[StepRecord]) -> Literal["mllm", "tools", "none"]:
     calls = [s for s in steps if s["tool"]]
     if not calls:
         return "none"
-    if all(s["tool"] == "mllm" and s["arguments"].get("mode") == "answer" for s in calls):
+    if all(s.get("answers_task") for s in calls):
         return "mllm"
     return "tools"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import typing
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from orchestrator.agent.nodes.observe import observe
 from orchestrator.agent.state import AgentState, merge_artifacts
+from orchestrator.serving.catalogue import ExpertCatalogue
 from orchestrator.storage.artifacts import ArtifactStore, next_handle
 
 
@@ -101,3 +105,59 @@ def test_state_reducers_are_declared():
     assert hints["artifacts"].__metadata__[0] is merge_artifacts
     assert hints["steps"].__metadata__[0] is operator.add
     assert hints["transcript"].__metadata__[0] is operator.add
+
+
+def test_new_artifacts_travel_from_act_to_observe_as_plain_data():
+    """act hands observe typed records (no magic keys) that survive a checkpoint's JSON round trip."""
+    outcome = {
+        "call": {"tool": "segment", "arguments": {"image": "image-1"}, "thought": "t", "repairs": ["x"]},
+        "ok": True,
+        "output": {"masks": [None, None], "image": None, "embedding_cached": False},
+        "artifacts": [
+            {"path": ["masks", 0], "kind": "mask", "id": "m" * 64, "shape": [4, 3], "uri": "mm/m.png",
+             "summary": {"size": [4, 3], "area": 5}},
+            {"path": ["masks", 1], "kind": "mask", "id": "n" * 64, "shape": [4, 3], "uri": "nn/n.png",
+             "summary": {"size": [4, 3], "area": 0}},
+            {"path": ["image"], "kind": "image", "id": "i" * 64, "shape": [4, 3], "uri": "ii/i.png",
+             "summary": {"size": [4, 3]}},
+        ],
+        "error": None,
+        "error_type": None,
+        "traceback": None,
+        "parents": ["image-1"],
+        "replica": "segment#1",
+        "started_at": 0.0,
+        "seconds": 0.5,
+    }  # fmt: skip
+    state = {
+        "run_id": "run-1",
+        "turn": 1,
+        "status": "running",
+        "artifacts": {"image-1": record("image-1")},
+        "steps": [],
+        "outcomes": [json.loads(json.dumps(outcome))],
+    }
+    context = SimpleNamespace(catalogue=ExpertCatalogue(), max_steps=5)
+    update = observe(state, SimpleNamespace(context=context))  # type: ignore[arg-type]
+    assert sorted(update["artifacts"]) == ["image-2", "mask-1", "mask-2"]
+    assert update["artifacts"]["mask-2"] == {
+        "handle": "mask-2",
+        "id": "n" * 64,
+        "kind": "mask",
+        "shape": [4, 3],
+        "producer_step": 1,
+        "producer": "segment",
+        "parents": ["image-1"],
+        "uri": "nn/n.png",
+    }
+    (step,) = update["steps"]
+    assert json.loads(step["observation"])["output"] == {
+        "masks": [
+            {"handle": "mask-1", "size": [4, 3], "area": 5},
+            {"handle": "mask-2", "size": [4, 3], "area": 0},
+        ],
+        "image": {"handle": "image-2", "size": [4, 3]},
+        "embedding_cached": False,
+    }
+    assert step["new_handles"] == ["mask-1", "mask-2", "image-2"] and step["repairs"] == ["x"]
+    assert json.loads(json.dumps(update)) == update  # the state stays plain data

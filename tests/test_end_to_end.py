@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
+import ray
 from PIL import Image
 
 from llm.scripted import ScriptedChatModel
@@ -214,3 +216,114 @@ def test_observations_are_json_the_controller_can_read(orch):
     )
     (body,) = captured["obs"]
     assert body["tool"] == "resize" and body["output"]["image"]["size"] == [32, 24]
+
+
+def test_expert_errors_keep_their_kind_and_traceback_in_the_trace(orch):
+    script = ScriptedChatModel(
+        [
+            act("broken", {"image": "image-1"})
+            + '\nAction: crop\nAction Input: {"image": "image-1", "box": [0, 0, 900, 10]}'
+            + '\nAction: crop\nAction Input: {"image": "image-9", "box": [0, 0, 4, 4]}',
+            answer("recovered"),
+        ]
+    )
+    result = orch.run("try", images=[image()], chat_model=script)
+    crashed, refused, wrong = result.steps[:3]
+    assert crashed.error_type == "expert" and "simulated model failure" in crashed.traceback
+    assert "Traceback" in crashed.traceback and "Traceback" not in crashed.observation
+    assert "Traceback" not in script.seen[1][-1]["content"]  # the controller saw the short message only
+    assert refused.error_type == "input" and refused.traceback is None
+    assert wrong.error_type == "arguments"
+
+
+def test_parser_repairs_are_kept_with_their_step(orch):
+    events = list(
+        orch.stream(
+            "invert",
+            images=[image()],
+            chat_model=ScriptedChatModel(
+                [
+                    'thought: invert it\naction: invert\naction input: {"image": "image-1"}',
+                    "**Thought:** done\n**Final Answer:** image-2",
+                ]
+            ),
+        )
+    )
+    result = events[-1].result
+    assert result.ok and result.answer == "image-2"
+    called, answered = result.steps
+    assert "normalised label case" in called.repairs
+    assert "removed markdown around labels" in answered.repairs
+    thought = next(e for e in events if e.type == "thought")
+    assert thought.repairs == called.repairs
+
+
+@pytest.fixture
+def pixel_caches(monkeypatch):
+    """The PixelCache of every run started while the fixture is active."""
+    from orchestrator.agent.pixels import PixelCache
+
+    made: list[PixelCache] = []
+
+    class Recording(PixelCache):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr("orchestrator.agent.runner.PixelCache", Recording)
+    return made
+
+
+def test_an_output_image_goes_to_the_next_step_without_the_driver(orch, pixel_caches):
+    source = image()
+    script = ScriptedChatModel(
+        [act("invert", {"image": "image-1"}), act("invert", {"image": "image-2"}), answer("image-3")]
+    )
+    result = orch.run("invert twice", images=[source], chat_model=script)
+    assert result.ok, result.failure
+    (pixels,) = pixel_caches
+    # Only the input was put from the driver; image-2 went from one replica to the next by reference.
+    assert pixels.puts == 1 and pixels.loads == 0
+    # ... and was still saved (off the hot path) before the run finished.
+    assert np.array_equal(result.artifacts["image-2"].load(), 255 - source)
+    assert np.array_equal(result.artifacts["image-3"].load(), source)
+
+
+def test_an_output_that_cannot_be_saved_fails_the_run_and_is_named(orch, monkeypatch):
+    def full_disk(self, kind, artifact_id, ref):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("orchestrator.agent.pixels.ArtifactWriter._write", full_disk)
+    script = ScriptedChatModel([act("invert", {"image": "image-1"}), answer("inverted: image-2")])
+    result = orch.run("invert", images=[image()], chat_model=script)
+    assert result.status == "failed" and result.answer == "inverted: image-2"
+    assert "image-2" in result.failure and "No space left on device" in result.failure
+
+
+def test_pixels_lost_with_their_replica_are_read_back_from_the_store(orch, pixel_caches):
+    """The replica that made image-2 stops before the next step: that step reads the saved copy."""
+    from tests.support.experts import Invert
+
+    def stop_the_maker(messages):
+        pixel_caches[0].writer.flush()  # image-2 is saved by now
+        made = pixel_caches[0].ref(orch.runner.table("lost-pixels")["image-2"])  # the replica's reference
+        orch.remove_expert("invert_once")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until Ray has noticed that the pixels went with their owner
+            try:
+                ray.get(made, timeout=5)
+            except ray.exceptions.ObjectLostError:
+                break
+            time.sleep(0.1)
+        return act("canny", {"image": "image-2"})
+
+    orch.add_expert(Invert, name="invert_once")
+    try:
+        script = ScriptedChatModel([act("invert_once", {"image": "image-1"}), stop_the_maker, answer()])
+        result = orch.run("invert, then edges", images=[image()], session="lost-pixels", chat_model=script)
+    finally:
+        if "invert_once" in orch.experts:
+            orch.remove_expert("invert_once")
+    assert result.ok and [s.error for s in result.steps] == [None, None, None]
+    assert result.artifacts["image-3"].parents == ["image-2"]
+    assert pixel_caches[0].loads == 1 and pixel_caches[0].puts == 2  # image-2 was put again, once

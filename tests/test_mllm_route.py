@@ -7,7 +7,7 @@ import pytest
 
 from llm.scripted import ScriptedChatModel
 from tests.experts.harness import deployed
-from tests.support.experts import MllmStub
+from tests.support.experts import MllmStub, Sleepy
 
 pytestmark = pytest.mark.ray
 
@@ -46,3 +46,23 @@ def test_direct_route_can_be_switched_off(orch):
             assert "Choosing a route" not in orch.system_prompt()
         finally:
             orch.config.direct_mllm = True
+
+
+def test_the_route_follows_the_capability_not_the_name(orch):
+    with deployed(orch, MllmStub, name="vlm"):
+        assert "call vlm once" in orch.system_prompt()
+        direct = ask(
+            orch,
+            "Thought: a perception question\nAction: vlm\n"
+            'Action Input: {"image": "image-1", "mode": "answer", "question": "What is in this picture?"}',
+            "Thought: done\nFinal Answer: a 20x12 picture",
+        )
+        assert direct.ok and direct.route == "mllm" and direct.steps[0].answers_task
+    with deployed(orch, Sleepy, name="mllm"):  # named like the MLLM, but it answers no tasks
+        assert "Choosing a route" not in orch.system_prompt()
+        named = ask(
+            orch,
+            'Thought: wait\nAction: mllm\nAction Input: {"seconds": 0, "mode": "answer"}',
+            "Thought: done\nFinal Answer: nothing",
+        )
+        assert named.route == "tools"

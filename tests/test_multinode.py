@@ -34,3 +34,5 @@ def test_experts_are_placed_by_node_resources(tmp_path):
     assert report["placement"]["invert"] == [report["node_a"]]
     assert report["placement"]["threshold"] == [report["node_b"]]
     assert {"image-1", "image-2", "mask-1"} <= set(report["artifacts"])
+    # A node_a output fed node_b's next call by reference: 255 - image is bright except rows 4..7.
+    assert report["chained"]["output"]["mask"]["area"] == 16 * 16 - 4 * 16

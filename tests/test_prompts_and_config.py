@@ -12,7 +12,7 @@ from prompts import TEMPLATES, render
 
 VALUES = {
     "system": {"catalogue": "- x: y", "routing": "Choosing a route: z"},
-    "routing_mllm": {},
+    "routing_mllm": {"expert": "mllm"},
     "task": {"task": "read it", "artifacts": "- image-1: image 4x4, input image"},
     "correction": {"problem": "no Action", "retries_left": 1},
     "failure": {"reason": "ran out of steps"},

@@ -34,12 +34,15 @@ def _events_of(node: str, update: dict[str, Any]) -> Iterator[Any]:
             if step["error"]:
                 yield ErrorEvent(message=step["error"], fatal=False)
             elif update.get("plan"):
-                repairs = step["observation"].partition("; repaired: ")[2]
-                yield PlanAccepted(steps=update["plan"], repairs=[r for r in repairs.split("; ") if r])
+                yield PlanAccepted(steps=update["plan"], repairs=step.get("repairs", []))
         if update.get("pending"):
+            first = update["pending"][0]
             calls = [{"tool": c["tool"], "arguments": c["arguments"]} for c in update["pending"]]
             yield ThoughtEvent(
-                turn=update.get("turn", 0), text=update["pending"][0]["thought"], actions=calls
+                turn=update.get("turn", 0),
+                text=first["thought"],
+                actions=calls,
+                repairs=first.get("repairs", []),
             )
     elif node == "observe":
         for step in update.get("steps", []):
@@ -48,6 +51,7 @@ def _events_of(node: str, update: dict[str, Any]) -> Iterator[Any]:
                 seconds=step["seconds"],
                 replica=step["replica"],
                 error=step["error"],
+                error_type=step.get("error_type"),
                 new_handles=step["new_handles"],
                 observation=step["observation"],
             )

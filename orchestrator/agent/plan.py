@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from experts.base import HANDLE_PATTERN, artifact_kind_of
-from experts.deployment import format_validation_error
+from experts.protocol import format_validation_error
 from orchestrator.serving.catalogue import ExpertCatalogue
 
 __all__ = ["REFERENCE", "Plan", "PlanError", "PlanStep", "parse_plan", "validate_plan", "waves"]

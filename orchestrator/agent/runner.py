@@ -13,8 +13,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from llm.base import ChatModel
-from orchestrator.agent.context import PixelCache, RunContext
+from orchestrator.agent.context import RunContext
 from orchestrator.agent.execution import drive
+from orchestrator.agent.pixels import PixelCache
 from orchestrator.agent.state import AgentState
 from orchestrator.config import ReactorConfig
 from orchestrator.errors import InputError
@@ -118,7 +119,8 @@ class Runner:
         )
 
     def system_prompt(self) -> str:
-        routing = render("routing_mllm") if self.config.direct_mllm and "mllm" in self.catalogue else ""
+        answerers = self.catalogue.task_answerers()
+        routing = render("routing_mllm", expert=answerers[0]) if self.config.direct_mllm and answerers else ""
         return render("system", catalogue=self.catalogue.render(), routing=routing)
 
     def start(
@@ -173,19 +175,22 @@ class Runner:
                 "pipeline": False,
             } | (extra or {})
             yield RunStarted(session=session, run_id=run_id, task=task, inputs=list(new))
-            for event in drive(
-                self.graph,
-                run_input,
-                self.thread(session, steps_budget),
-                context,
-                session=session,
-                store=self.store,
-                controller=controller,
-                started=started,
-            ):
-                if event.type == "end" and interrupted:
-                    event.result.interrupted_runs = [interrupted]
-                yield event
+            try:
+                for event in drive(
+                    self.graph,
+                    run_input,
+                    self.thread(session, steps_budget),
+                    context,
+                    session=session,
+                    store=self.store,
+                    controller=controller,
+                    started=started,
+                ):
+                    if event.type == "end" and interrupted:
+                        event.result.interrupted_runs = [interrupted]
+                    yield event
+            finally:
+                context.pixels.close()
 
     def resume(
         self,
@@ -207,16 +212,19 @@ class Runner:
             yield RunStarted(
                 session=session, run_id=unfinished["run_id"], task=unfinished["task"], inputs=[], resumed=True
             )
-            yield from drive(
-                self.graph,
-                command,
-                self.thread(session, budget),
-                context,
-                session=session,
-                store=self.store,
-                controller=controller,
-                started=started,
-            )
+            try:
+                yield from drive(
+                    self.graph,
+                    command,
+                    self.thread(session, budget),
+                    context,
+                    session=session,
+                    store=self.store,
+                    controller=controller,
+                    started=started,
+                )
+            finally:
+                context.pixels.close()
 
     def cancel(self, session: str) -> bool:
         """Ask the session's running run to stop; True if one was running."""

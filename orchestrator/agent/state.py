@@ -8,11 +8,22 @@ merges by handle (a handle, once given, never changes meaning).
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
+from experts.protocol import ErrorKind
 from orchestrator.storage.artifacts import ArtifactRecord
 
-__all__ = ["AgentState", "Message", "Outcome", "PendingCall", "StepRecord", "merge_artifacts", "merge_dicts"]
+__all__ = [
+    "AgentState",
+    "Message",
+    "Outcome",
+    "PendingCall",
+    "Produced",
+    "StepErrorKind",
+    "StepRecord",
+    "merge_artifacts",
+    "merge_dicts",
+]
 
 
 class _MessageBase(TypedDict):
@@ -31,6 +42,12 @@ class Message(_MessageBase, total=False):
     tool_call_id: str
 
 
+StepErrorKind = Literal[ErrorKind, "denied", "cancelled", "controller"]
+"""Why a step failed: a :data:`~experts.protocol.ErrorKind` of the call, a person ``denied`` it, the run
+was ``cancelled`` (or its deadline passed) before it ran, or the ``controller`` failed or its reply
+could not be used."""
+
+
 class PendingCall(TypedDict, total=False):
     """A tool call the controller asked for (or a plan step), waiting for the act node."""
 
@@ -39,24 +56,39 @@ class PendingCall(TypedDict, total=False):
     thought: str
     plan_step: int
     call_id: str
+    repairs: list[str]
+    """What the parser repaired in the controller turn that asked for this call (its first call only)."""
+
+
+class Produced(TypedDict):
+    """A new artifact of a call on its way from act to observe: where it goes in the output, what it is."""
+
+    path: list[str | int]
+    kind: str
+    id: str
+    shape: list[int]
+    uri: str
+    summary: dict[str, Any]
 
 
 class Outcome(TypedDict):
-    """What one tool call produced; artifact bytes are already in the store."""
+    """What one tool call produced. ``output`` has ``None`` where each of ``artifacts`` goes; their
+    bytes are in the store, or on their way there (the run's artifact writer)."""
 
     call: PendingCall
     ok: bool
     output: Any
+    artifacts: list[Produced]
     error: str | None
+    error_type: StepErrorKind | None
+    traceback: str | None
     parents: list[str]
     replica: str | None
     started_at: float
     seconds: float
 
 
-class StepRecord(TypedDict):
-    """One step of the trace: a controller turn's thought and one tool call (or the answer)."""
-
+class _StepRecordBase(TypedDict):
     index: int
     run_id: str
     turn: int
@@ -69,6 +101,21 @@ class StepRecord(TypedDict):
     replica: str | None
     error: str | None
     new_handles: list[str]
+
+
+class StepRecord(_StepRecordBase, total=False):
+    """One step of the trace: a controller turn's thought and one tool call (or the answer).
+
+    The optional fields are missing from steps recorded before they existed.
+    """
+
+    error_type: StepErrorKind | None
+    traceback: str | None
+    """The expert's traceback when it failed (``error_type == "expert"``); never shown to the controller."""
+    repairs: list[str]
+    """What the parser repaired in the controller's reply (on the first step of that turn)."""
+    answers_task: bool
+    """The call handed the user's whole task to an expert that answers tasks end to end."""
 
 
 def merge_dicts(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

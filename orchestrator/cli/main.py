@@ -62,14 +62,19 @@ def _print_result(result: Result, out_dir: Path) -> None:
         console.print(f"  turn {turn}: {thought}", style="italic")
     table = Table("step", "call", "replica", "ms", "result", box=box.SIMPLE_HEAD)
     for step in result.steps:
+        if step.repairs:
+            console.print(
+                f"  step {step.index}: repaired the reply: {'; '.join(step.repairs)}", style="yellow"
+            )
         if step.tool:
             made = f"→ {', '.join(step.new_handles)}" if step.new_handles else "ok"
+            label = f"error ({step.error_type})" if step.error_type else "error"
             table.add_row(
                 str(step.index),
                 f"{step.tool} {_clip(json.dumps(step.arguments), 100)}",
                 step.replica or "",
                 f"{step.seconds * 1000:.0f}",
-                f"error: {step.error}" if step.error else made,
+                f"{label}: {step.error}" if step.error else made,
                 style="red" if step.error else None,
             )
         elif step.error:
@@ -127,7 +132,9 @@ def _show(event: Event, out: TextIO | None = None) -> None:
             f"session {event.session} · run {event.run_id}" + (" (resumed)" if event.resumed else "")
         )
     elif event.type == "thought":
-        console.print(f"• {event.text}")
+        console.print(
+            f"• {event.text}" + (f" (repaired: {'; '.join(event.repairs)})" if event.repairs else "")
+        )
     elif event.type == "plan":
         console.print(
             f"• plan of {len(event.steps)} steps"
@@ -137,7 +144,8 @@ def _show(event: Event, out: TextIO | None = None) -> None:
         console.print(f"  … {event.tool} {json.dumps(event.arguments)[:120]}")
     elif event.type == "tool_end":
         if event.error:
-            console.print(f"  ✗ {event.tool}: {event.error[:300]}", style="red")
+            kind = f" [{event.error_type}]" if event.error_type else ""
+            console.print(f"  ✗ {event.tool}{kind}: {event.error[:300]}", style="red")
         else:
             made = f" → {', '.join(event.new_handles)}" if event.new_handles else ""
             console.print(f"  ✓ {event.tool} {event.seconds * 1000:.0f} ms{made}", style="green")
@@ -207,6 +215,7 @@ def _approve(args: argparse.Namespace) -> int:
                         seconds=step.seconds,
                         replica=step.replica,
                         error=step.error,
+                        error_type=step.error_type,
                         new_handles=step.new_handles,
                         observation=step.observation,
                     )

@@ -36,6 +36,15 @@ class DeployedExpert:
         """The argument schema, field descriptions filled from the deployed settings."""
         return self.expert_cls.argument_schema(self.settings)
 
+    @property
+    def answers_tasks(self) -> bool:
+        """The expert can answer a user's whole task end to end (a capability its class declares)."""
+        return self.expert_cls.answers_tasks
+
+    def is_task_call(self, arguments: Any) -> bool:
+        """Whether a call with ``arguments`` hands this expert the user's whole task."""
+        return self.answers_tasks and isinstance(arguments, dict) and self.expert_cls.is_task_call(arguments)
+
     def describe(self) -> str:
         """The catalogue entry: name, description and a compact argument schema."""
         return f"- {self.name}: {self.description}\n  Arguments: {_compact_schema(self.argument_schema())}"
@@ -82,6 +91,10 @@ class ExpertCatalogue:
 
     def names(self) -> list[str]:
         return sorted(self._experts)
+
+    def task_answerers(self) -> list[str]:
+        """Names of the deployed experts that can answer a user's whole task end to end."""
+        return [name for name in self.names() if self._experts[name].answers_tasks]
 
     def __contains__(self, name: object) -> bool:
         return name in self._experts

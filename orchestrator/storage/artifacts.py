@@ -8,7 +8,6 @@ records (handle, kind, shape, producer step, parents) live in the LangGraph stat
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -18,13 +17,21 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 from PIL import Image
 
+from experts.protocol import content_id, pixel_content_id
 from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
 from extensions.lookup import check_options
 from orchestrator.config import ReactorConfig
 from orchestrator.errors import ConfigError
 from orchestrator.storage.blobs import ByteStore, LocalDirectory, byte_store_for
 
-__all__ = ["ArtifactKind", "ArtifactRecord", "ArtifactStore", "next_handle", "open_artifact_store"]
+__all__ = [
+    "ArtifactKind",
+    "ArtifactRecord",
+    "ArtifactStore",
+    "artifact_uri",
+    "next_handle",
+    "open_artifact_store",
+]
 
 ArtifactKind = Literal["image", "mask", "boxes", "text"]
 _EXT = {"image": "png", "mask": "png", "boxes": "json", "text": "json"}
@@ -49,6 +56,11 @@ def next_handle(table: dict[str, ArtifactRecord], kind: str, taken: set[str] | N
     pattern = re.compile(rf"^{kind}-(\d+)$")
     highest = max((int(m.group(1)) for h in used if (m := pattern.match(h))), default=0)
     return f"{kind}-{highest + 1}"
+
+
+def artifact_uri(kind: str, artifact_id: str) -> str:
+    """Where an artifact's bytes live under a store's root; content-addressed, so known before writing."""
+    return f"{artifact_id[:2]}/{artifact_id}.{_EXT[kind]}"
 
 
 class ArtifactStore:
@@ -88,11 +100,11 @@ class ArtifactStore:
     def put(self, kind: str, value: Any) -> tuple[str, list[int], str]:
         """Store ``value`` as an artifact of ``kind``; returns (id, shape, uri). Idempotent."""
         payload, shape = _encode(kind, value)
-        digest = hashlib.sha256()
-        digest.update(f"{kind}:{shape}:".encode())
-        digest.update(payload if kind in ("boxes", "text") else _raw_bytes(kind, value))
-        artifact_id = digest.hexdigest()
-        uri = f"{artifact_id[:2]}/{artifact_id}.{_EXT[kind]}"
+        if kind in ("boxes", "text"):
+            artifact_id = content_id(kind, shape, payload)
+        else:
+            artifact_id = pixel_content_id(kind, value)
+        uri = artifact_uri(kind, artifact_id)
         self.bytes.write(uri, payload)
         return artifact_id, shape, uri
 
@@ -141,10 +153,6 @@ def open_artifact_store(config: ReactorConfig) -> ArtifactStore:
             "orchestrator.storage.blobs.ByteStore and implement write() and read()"
         )
     return ArtifactStore(store)
-
-
-def _raw_bytes(kind: str, value: np.ndarray) -> bytes:
-    return np.ascontiguousarray(value).tobytes()
 
 
 def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,6 +106,12 @@ class MllmStub(Expert):
 
     class Output(BaseModel):
         text: str
+
+    answers_tasks = True
+
+    @classmethod
+    def is_task_call(cls, arguments: Mapping[str, Any]) -> bool:
+        return arguments.get("mode") == "answer"
 
     def run(self, inputs: Input) -> Output:
         return self.Output(text=f"a {inputs.image.width}x{inputs.image.height} picture ({inputs.mode})")

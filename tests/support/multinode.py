@@ -53,7 +53,10 @@ def main(workdir: str) -> None:
         [
             'Thought: invert it and threshold it\nAction: invert\nAction Input: {"image": "image-1"}\n'
             'Action: threshold\nAction Input: {"image": "image-1", "level": 100}',
-            "Thought: done\nFinal Answer: image-2 and mask-1",
+            # image-2 was made on node_a; node_b takes it from the object store without the driver
+            "Thought: the inverted one too\nAction: threshold\n"
+            'Action Input: {"image": "image-2", "level": 100}',
+            "Thought: done\nFinal Answer: image-2, mask-1 and mask-2",
         ]
     )
     image = np.zeros((16, 16, 3), np.uint8)
@@ -72,6 +75,7 @@ def main(workdir: str) -> None:
                 "node_b": node_b.node_id[:8],
                 "head": cluster.head_node.node_id[:8],
                 "artifacts": sorted(result.artifacts),
+                "chained": json.loads(result.steps[2].observation) if len(result.steps) > 2 else None,
             }
         )
     )

@@ -1,9 +1,10 @@
-"""act: validate the pending calls, run them on their Serve deployments concurrently, store outputs.
+"""act: validate the pending calls, run them on their Serve deployments concurrently, take the outputs.
 
-Every problem — an unknown tool, arguments that fail the expert's schema, an unknown
-handle, a path where a handle belongs, an expert error or a timeout — becomes the call's
-error text, which ``observe`` turns into an observation. Nothing here reads a file the
-controller named: handles are resolved in the session's artifact table only.
+Every problem — an unknown tool, arguments that fail the expert's schema, an unknown handle, a path
+where a handle belongs, an expert error or a timeout — becomes the call's error (with its kind), which
+``observe`` turns into an observation. Nothing here reads a file the controller named: handles are
+resolved in the session's artifact table only. Replies are read through :class:`~experts.protocol.Reply`
+only; new pixels stay in Ray's object store for the next call, and the run's writer saves them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from experts.base import NewBoxes, NewImage, NewMask, NewText, PendingRef
-from experts.deployment import WireRef, format_validation_error
+from experts.base import PendingRef
+from experts.protocol import PixelRef, Reply, format_validation_error
 from orchestrator.agent.context import RunContext
-from orchestrator.agent.state import AgentState, Outcome, PendingCall
+from orchestrator.agent.pixels import describe_failures
+from orchestrator.agent.state import AgentState, Outcome, PendingCall, Produced, StepErrorKind
 from orchestrator.serving.catalogue import DeployedExpert
-from orchestrator.storage.artifacts import ArtifactRecord
+from orchestrator.storage.artifacts import ArtifactRecord, artifact_uri
 
 __all__ = ["act"]
 
@@ -28,20 +30,30 @@ __all__ = ["act"]
 class CallRejected(Exception):
     """A call that cannot be sent; the message is the observation."""
 
+    def __init__(self, message: str, kind: StepErrorKind = "arguments") -> None:
+        super().__init__(message)
+        self.kind: StepErrorKind = kind
+
+
+def _pixels(ref: PendingRef, table: dict[str, ArtifactRecord], ctx: RunContext) -> PixelRef:
+    record = table.get(ref.handle)
+    if record is None:
+        known = ", ".join(sorted(table)) or "none"
+        raise CallRejected(f"there is no artifact '{ref.handle}' in this session; known handles: {known}")
+    if record["kind"] != ref.kind:
+        raise CallRejected(f"'{ref.handle}' is a {record['kind']}, not a {ref.kind}")
+    try:
+        pixels = ctx.pixels.ref(record)
+    except Exception as err:  # bytes missing from the store, or never written
+        raise CallRejected(f"the pixels of {ref.handle} cannot be read: {err}", "resource") from None
+    return PixelRef(ref.handle, ref.kind, record["id"], pixels)
+
 
 def _to_wire(value: Any, table: dict[str, ArtifactRecord], ctx: RunContext, parents: list[str]) -> Any:
     if isinstance(value, PendingRef):
-        record = table.get(value.handle)
-        if record is None:
-            known = ", ".join(sorted(table)) or "none"
-            raise CallRejected(
-                f"there is no artifact '{value.handle}' in this session; known handles: {known}"
-            )
-        if record["kind"] != value.kind:
-            raise CallRejected(f"'{value.handle}' is a {record['kind']}, not a {value.kind}")
         if value.handle not in parents:
             parents.append(value.handle)
-        return WireRef(value.handle, value.kind, ctx.pixels.ref(record))
+        return _pixels(value, table, ctx)
     if isinstance(value, BaseModel):
         return {
             name: _to_wire(getattr(value, name), table, ctx, parents) for name in type(value).model_fields
@@ -70,54 +82,27 @@ def _prepare(call: PendingCall, state: AgentState, ctx: RunContext) -> tuple[Dep
     return expert, wire, parents
 
 
-def _store_outputs(value: Any, ctx: RunContext) -> Any:
-    """Replace New* objects with plain artifact placeholders after storing their bytes."""
-    if isinstance(value, (NewImage, NewMask)):
-        kind = "image" if isinstance(value, NewImage) else "mask"
-        artifact_id, shape, uri = ctx.store.put(kind, value.array)
-        ctx.pixels.remember(artifact_id, value.array)
-        summary: dict[str, Any] = {"size": shape}
-        if isinstance(value, NewMask):
-            ys, xs = value.array.nonzero()
-            summary["area"] = len(xs)
-            summary["bbox"] = (
-                [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else None
-            )
-            if value.score is not None:
-                summary["score"] = round(float(value.score), 4)
-        return {
-            "__artifact__": {"kind": kind, "id": artifact_id, "shape": shape, "uri": uri, "summary": summary}
-        }
-    if isinstance(value, NewBoxes):
-        artifact_id, shape, uri = ctx.store.put("boxes", value.items)
-        summary = {"count": len(value.items), "items": value.items}
-        return {
-            "__artifact__": {
-                "kind": "boxes",
+def _take(reply: Reply, ctx: RunContext) -> list[Produced]:
+    """Records of the reply's new artifacts: pixels are adopted where they are (and saved in the
+    background), boxes and texts are stored now."""
+    produced: list[Produced] = []
+    for new in reply.artifacts:
+        if new.content_id is not None and new.ref is not None:
+            ctx.pixels.adopt(new.kind, new.content_id, new.ref)
+            artifact_id, shape, uri = new.content_id, new.shape, artifact_uri(new.kind, new.content_id)
+        else:
+            artifact_id, shape, uri = ctx.store.put(new.kind, new.value)
+        produced.append(
+            {
+                "path": list(new.path),
+                "kind": new.kind,
                 "id": artifact_id,
                 "shape": shape,
                 "uri": uri,
-                "summary": summary,
+                "summary": new.summary,
             }
-        }
-    if isinstance(value, NewText):
-        artifact_id, shape, uri = ctx.store.put("text", value.text)
-        return {
-            "__artifact__": {
-                "kind": "text",
-                "id": artifact_id,
-                "shape": shape,
-                "uri": uri,
-                "summary": {"text": value.text},
-            }
-        }
-    if isinstance(value, dict):
-        return {k: _store_outputs(v, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_store_outputs(v, ctx) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
+        )
+    return produced
 
 
 def _outcome(call: PendingCall, started: float, **fields: Any) -> Outcome:
@@ -125,7 +110,10 @@ def _outcome(call: PendingCall, started: float, **fields: Any) -> Outcome:
         "call": call,
         "ok": False,
         "output": None,
+        "artifacts": [],
         "error": None,
+        "error_type": None,
+        "traceback": None,
         "parents": [],
         "replica": None,
         "started_at": started,
@@ -135,37 +123,103 @@ def _outcome(call: PendingCall, started: float, **fields: Any) -> Outcome:
     return outcome
 
 
-def _wait(response: Any, expert: DeployedExpert, started: float, ctx: RunContext) -> tuple[Any, str | None]:
-    """The call's envelope, or why there is none; checks cancellation and the deadline while waiting."""
+def _wait(
+    response: Any, expert: DeployedExpert, started: float, ctx: RunContext
+) -> Reply | tuple[StepErrorKind, str]:
+    """The call's reply, or why there is none; checks cancellation and the deadline while waiting."""
     while True:
         left = expert.timeout_s - (time.time() - started)
         stop = ctx.stop_reason()
         if stop or left <= 0:
             response.cancel()
             if stop:
-                return None, f"not finished: {stop}"
+                return "cancelled", f"not finished: {stop}"
             timed_out = f"{expert.name} timed out after {expert.timeout_s:g} s"
-            return None, f"{timed_out}; try a smaller input or another expert"
+            return "timeout", f"{timed_out}; try a smaller input or another expert"
         try:
-            return response.result(timeout_s=min(0.25, left)), None
+            answer = response.result(timeout_s=min(0.25, left))
         except TimeoutError:
             continue
         except Exception as err:  # replica died, Serve unavailable, …
-            return None, f"{expert.name} could not be reached: {type(err).__name__}: {err}"
+            return "resource", f"{expert.name} could not be reached: {type(err).__name__}: {err}"
+        try:
+            return Reply.model_validate(answer)
+        except ValidationError:
+            return "expert", f"{expert.name} answered with a {type(answer).__name__}, not a Reply"
 
 
-def _approved(calls: list[PendingCall], ctx: RunContext) -> tuple[list[PendingCall], list[Outcome]]:
-    """Ask a person about the calls that need approval (pauses the run); the denied become errors."""
+def _send(call: PendingCall, state: AgentState, ctx: RunContext) -> tuple[DeployedExpert, Any, list[str]]:
+    expert, wire, parents = _prepare(call, state, ctx)
+    return expert, expert.handle.remote(wire), parents
+
+
+def _collect(
+    call: PendingCall,
+    state: AgentState,
+    ctx: RunContext,
+    sent: tuple[DeployedExpert, Any, list[str]],
+    started: float,
+) -> Outcome:
+    """The outcome of one call in flight. A call whose input pixels were lost from the object store
+    (the replica that made them stopped) is sent once more, with the pixels read from the store."""
+    expert, response, parents = sent
+    reply = _wait(response, expert, started, ctx)
+    if isinstance(reply, Reply) and reply.error is not None and reply.error.lost:
+        for artifact_id in reply.error.lost:
+            ctx.pixels.forget(artifact_id)
+        try:
+            expert, response, parents = _send(call, state, ctx)
+        except CallRejected as err:
+            return _outcome(call, started, parents=parents, error=str(err), error_type=err.kind)
+        reply = _wait(response, expert, started, ctx)
+    if isinstance(reply, tuple):
+        kind, message = reply
+        return _outcome(call, started, parents=parents, error=message, error_type=kind)
+    if reply.error is not None:
+        return _outcome(
+            call,
+            started,
+            parents=parents,
+            replica=reply.replica,
+            error=reply.error.message,
+            error_type=reply.error.kind,
+            traceback=reply.error.traceback,
+        )
+    return _outcome(
+        call,
+        started,
+        ok=True,
+        parents=parents,
+        replica=reply.replica,
+        output=reply.output,
+        artifacts=_take(reply, ctx),
+    )
+
+
+def _approved(
+    calls: list[PendingCall], state: AgentState, ctx: RunContext
+) -> tuple[list[PendingCall], list[Outcome]]:
+    """Ask a person about the calls that need approval (pauses the run); the denied become errors.
+
+    Before the run pauses (perhaps for good in this process), every artifact so far is saved.
+    """
     needs = [c for c in calls if c["tool"] in ctx.approval]
     if not needs:
         return calls, []
+    failures = ctx.pixels.writer.flush()
+    if failures:
+        raise WritesFailed(describe_failures(failures, state.get("artifacts", {})))
     decision = interrupt({"calls": [{"tool": c["tool"], "arguments": c["arguments"]} for c in needs]})
     if isinstance(decision, dict) and decision.get("approved"):
         return calls, []
     reason = decision.get("reason") if isinstance(decision, dict) else None
     message = "a person denied this call" + (f": {reason}" if reason else "") + "; do not repeat it unchanged"
-    denied = [_outcome(c, time.time(), error=message) for c in needs]
+    denied = [_outcome(c, time.time(), error=message, error_type="denied") for c in needs]
     return [c for c in calls if c not in needs], denied
+
+
+class WritesFailed(Exception):
+    """Artifacts made earlier in the run could not be saved; the run cannot pause with them missing."""
 
 
 def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -175,40 +229,27 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     calls = list(state.get("pending", []))
     stop = ctx.stop_reason()
     if stop:
-        skipped = [_outcome(c, time.time(), error=f"not run: {stop}") for c in calls]
+        skipped = [_outcome(c, time.time(), error=f"not run: {stop}", error_type="cancelled") for c in calls]
         return {"outcomes": earlier + skipped, "pending": [], "status": "cancelled", "failure": stop}
-    calls, denied = _approved(calls, ctx)
-    in_flight: list[tuple[int, PendingCall, DeployedExpert, Any, list[str], float]] = []
+    try:
+        calls, denied = _approved(calls, state, ctx)
+    except WritesFailed as err:
+        return {"pending": [], "status": "failed", "failure": str(err)}
+    in_flight: list[tuple[int, PendingCall, tuple[DeployedExpert, Any, list[str]], float]] = []
     outcomes: list[Outcome | None] = [None] * len(calls)
     for i, call in enumerate(calls):
         started = time.time()
         try:
-            expert, wire, parents = _prepare(call, state, ctx)
-            response = expert.handle.remote(wire)
+            sent = _send(call, state, ctx)
         except CallRejected as err:
-            outcomes[i] = _outcome(call, started, error=str(err))
+            outcomes[i] = _outcome(call, started, error=str(err), error_type=err.kind)
             continue
         runtime.stream_writer(
             {"tool": call["tool"], "arguments": call["arguments"], "plan_step": call.get("plan_step")}
         )
-        in_flight.append((i, call, expert, response, parents, started))
-    for i, call, expert, response, parents, started in in_flight:
-        envelope, error = _wait(response, expert, started, ctx)
-        if envelope is None:
-            outcomes[i] = _outcome(call, started, parents=parents, error=error)
-        elif envelope.get("ok"):
-            outputs = _store_outputs(envelope["output"], ctx)
-            outcomes[i] = _outcome(
-                call, started, ok=True, parents=parents, replica=envelope.get("replica"), output=outputs
-            )
-        else:
-            outcomes[i] = _outcome(
-                call,
-                started,
-                parents=parents,
-                replica=envelope.get("replica"),
-                error=envelope.get("error") or f"{expert.name} failed",
-            )
+        in_flight.append((i, call, sent, started))
+    for i, call, sent, started in in_flight:
+        outcomes[i] = _collect(call, state, ctx, sent, started)
     update: dict[str, Any] = {
         "outcomes": earlier + denied + [o for o in outcomes if o is not None],
         "pending": [],

@@ -1,17 +1,36 @@
-"""finish: make the run's end explicit — an answer, or a failure with its reason."""
+"""finish: once the outputs are saved, make the run's end explicit: an answer, or a failure and why."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from langgraph.runtime import Runtime
+
+from orchestrator.agent.context import RunContext
+from orchestrator.agent.pixels import describe_failures
 from orchestrator.agent.state import AgentState
 from prompts import render
 
 __all__ = ["finish"]
 
 
-def finish(state: AgentState) -> dict[str, Any]:
-    """Close the run: an answered run keeps its answer; any other ends as a clear failure."""
+def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Close the run: an answered run keeps its answer; any other ends as a clear failure.
+
+    The run's outputs are all saved first; one that could not be saved fails the run (the answer
+    is kept, the failure names the lost artifacts).
+    """
+    failures = runtime.context.pixels.writer.flush()
+    if failures:
+        reason = describe_failures(failures, state.get("artifacts", {}))
+        return {
+            "status": "failed",
+            "failure": reason,
+            "pending": [],
+            "outcomes": [],
+            "plan": None,
+            "transcript": [{"role": "user", "content": render("failure", reason=reason)}],
+        }
     if state.get("status") == "answered" and state.get("answer"):
         return {"pending": [], "outcomes": []}
     if state.get("status") == "cancelled":

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from orchestrator.agent.context import RunContext
-from orchestrator.agent.state import AgentState, Outcome, StepRecord
+from orchestrator.agent.state import AgentState, Outcome, PendingCall, StepRecord
 from orchestrator.agent.transcript import tool_entry
 from orchestrator.storage.artifacts import ArtifactRecord, next_handle
 
@@ -17,29 +17,44 @@ __all__ = ["MAX_OBSERVATION_CHARS", "observe"]
 MAX_OBSERVATION_CHARS = 6000
 
 
+def _place(value: Any, path: list[str | int], item: Any) -> Any:
+    """A copy of ``value`` with ``item`` at ``path`` (the rest shared, not copied)."""
+    if not path:
+        return item
+    head, rest = path[0], path[1:]
+    if isinstance(value, list) and isinstance(head, int):
+        copied = list(value)
+        copied[head] = _place(copied[head], rest, item)
+        return copied
+    mapping = dict(value) if isinstance(value, dict) else {}
+    mapping[str(head)] = _place(mapping.get(str(head)), rest, item)
+    return mapping
+
+
 def _register(
-    value: Any, step: int, outcome: Outcome, table: dict[str, ArtifactRecord], new: dict[str, ArtifactRecord]
+    outcome: Outcome, step: int, table: dict[str, ArtifactRecord], new: dict[str, ArtifactRecord]
 ) -> Any:
-    """Give each artifact placeholder a handle; return the output as the controller will read it."""
-    if isinstance(value, dict) and "__artifact__" in value:
-        info = value["__artifact__"]
-        handle = next_handle(table, info["kind"], taken=set(new))
+    """Give each new artifact a handle; return the output as the controller will read it."""
+    output = outcome["output"]
+    for produced in outcome.get("artifacts") or []:
+        handle = next_handle(table, produced["kind"], taken=set(new))
         new[handle] = {
             "handle": handle,
-            "id": info["id"],
-            "kind": info["kind"],
-            "shape": info["shape"],
+            "id": produced["id"],
+            "kind": produced["kind"],
+            "shape": produced["shape"],
             "producer_step": step,
             "producer": outcome["call"]["tool"],
             "parents": list(outcome["parents"]),
-            "uri": info["uri"],
+            "uri": produced["uri"],
         }
-        return {"handle": handle, **info["summary"]}
-    if isinstance(value, dict):
-        return {k: _register(v, step, outcome, table, new) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_register(v, step, outcome, table, new) for v in value]
-    return value
+        output = _place(output, produced["path"], {"handle": handle, **produced["summary"]})
+    return output
+
+
+def _answers_task(call: PendingCall, ctx: RunContext) -> bool:
+    expert = ctx.catalogue.get(call["tool"])
+    return expert is not None and expert.is_task_call(call["arguments"])
 
 
 def render_observation(tool: str, body: dict[str, Any]) -> str:
@@ -74,7 +89,7 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         call = outcome["call"]
         before = set(new)
         if outcome["ok"]:
-            body = {"tool": call["tool"], "output": _register(outcome["output"], index, outcome, table, new)}
+            body = {"tool": call["tool"], "output": _register(outcome, index, table, new)}
         else:
             body = {"tool": call["tool"], "error": outcome["error"]}
         observation = render_observation(call["tool"], body)
@@ -106,7 +121,11 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "seconds": outcome["seconds"],
                 "replica": outcome["replica"],
                 "error": outcome["error"],
+                "error_type": outcome.get("error_type"),
+                "traceback": outcome.get("traceback"),
                 "new_handles": produced,
+                "repairs": list(call.get("repairs", [])),
+                "answers_task": _answers_task(call, runtime.context),
             }
         )
     update: dict[str, Any] = {"artifacts": new, "steps": steps, "outcomes": [], "plan_results": plan_results}

@@ -33,7 +33,11 @@ def _record(state: AgentState, turn: int, started: float, **fields: Any) -> Step
         "seconds": time.time() - started,
         "replica": None,
         "error": None,
+        "error_type": "controller" if fields.get("error") else None,
+        "traceback": None,
         "new_handles": [],
+        "repairs": [],
+        "answers_task": False,
     }
     base.update(fields)  # type: ignore[typeddict-item]
     return base
@@ -70,20 +74,26 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     except PlanError as err:
         problem = "your Plan cannot run:\n- " + "\n- ".join(err.problems)
         return _reject(state, ctx, turn, started, assistant, problem, problem)
+    repairs = list(parsed.repairs)
     if plan is not None:
         summary = f"plan accepted: {len(plan.steps)} steps in {len(waves(plan))} waves"
         if plan.repairs:
             summary += "; repaired: " + "; ".join(plan.repairs)
+        record = _record(
+            state, turn, started, thought=parsed.thought, observation=summary, repairs=repairs + plan.repairs
+        )
         return {
             "turn": turn,
             "parse_failures": 0,
             "transcript": [assistant, *call_results(assistant, summary)],
             "plan": plan.to_json(),
             "plan_results": None,
-            "steps": [_record(state, turn, started, thought=parsed.thought, observation=summary)],
+            "steps": [record],
         }
     if parsed.actions:
         pending = pending_calls(parsed)
+        if repairs:
+            pending[0]["repairs"] = repairs
         return {"turn": turn, "parse_failures": 0, "transcript": [assistant], "pending": pending}
     answer = (parsed.final_answer or "").strip()
     return {
@@ -92,7 +102,7 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "transcript": [assistant, *call_results(assistant, "The answer was given to the user.")],
         "answer": answer,
         "status": "answered",
-        "steps": [_record(state, turn, started, thought=parsed.thought, observation=answer)],
+        "steps": [_record(state, turn, started, thought=parsed.thought, observation=answer, repairs=repairs)],
     }
 
 

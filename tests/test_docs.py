@@ -83,3 +83,18 @@ def test_sessions_and_plans_guide_executes(orch):
 )
 def test_extension_guides_execute(ray_session, project, page):
     execute(DOCS / page, project=project, min_blocks=2)
+
+
+ROOT = DOCS.parent
+
+
+def test_architecture_map_names_real_modules_and_paths() -> None:
+    """ARCHITECTURE.md's code runs, and every path it names in backticks exists."""
+    page = ROOT / "ARCHITECTURE.md"
+    execute(page, min_blocks=1)
+    named = re.findall(
+        r"`((?:orchestrator|experts|llm|prompts|docs|extensions|loading)/[\w./-]*)`", page.read_text()
+    )
+    assert named, "the map names no paths"
+    missing = [path for path in named if not (ROOT / path.split(" ")[0]).exists()]
+    assert missing == []

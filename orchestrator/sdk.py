@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from llm.factory import build_chat_model
 from orchestrator.agent.graph import build_graph
 from orchestrator.agent.plan import PlanError, validate_plan
 from orchestrator.agent.runner import Runner
+from orchestrator.checks import check_deadline, check_max_steps, check_session, check_task
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.events import Event
@@ -30,9 +29,6 @@ from orchestrator.storage.artifacts import next_handle, open_artifact_store
 from orchestrator.storage.checkpointing import open_checkpointer
 
 __all__ = ["Orchestrator"]
-
-_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-MAX_TASK_CHARS = 20_000
 
 
 class Orchestrator:
@@ -174,10 +170,10 @@ class Orchestrator:
         Bad inputs raise :class:`InputError` here, before the first event and before any work.
         """
         self._check_open()
-        task = _check_task(task)
-        session = _check_session(session)
-        budget = _check_max_steps(max_steps, self.config.max_steps)
-        deadline = _check_deadline(deadline_s, self.config.deadline_s)
+        task = check_task(task)
+        session = check_session(session)
+        budget = check_max_steps(max_steps, self.config.max_steps)
+        deadline = check_deadline(deadline_s, self.config.deadline_s)
         arrays = self._decode(images)
         controller = self._controller(chat_model)
         return self.runner.start(task, arrays, session, budget, controller, deadline_s=deadline)
@@ -225,8 +221,8 @@ class Orchestrator:
         invalid plan raises :class:`InputError` listing every problem, before any work.
         """
         self._check_open()
-        session = _check_session(session)
-        task = _check_task(task or "run the given plan")
+        session = check_session(session)
+        task = check_task(task or "run the given plan")
         arrays = self._decode(images)
         table = self.runner.table(session)
         handles = set(table)
@@ -236,7 +232,7 @@ class Orchestrator:
             checked = validate_plan(plan, self.runtime.catalogue, handles=handles)
         except PlanError as err:
             raise InputError("the plan cannot run:\n- " + "\n- ".join(err.problems)) from None
-        budget = _check_max_steps(max(1, len(checked.steps)), 200)
+        budget = check_max_steps(max(1, len(checked.steps)), 200)
         extra: dict[str, Any] = {"plan": checked.to_json(), "plan_results": None, "pipeline": True}
         result = _last(self.runner.start(task, arrays, session, budget, _NoController(), extra=extra))
         result.plan_repairs = checked.repairs
@@ -244,12 +240,12 @@ class Orchestrator:
 
     def pending_run(self, session: str) -> dict[str, Any] | None:
         """The session's unfinished run (a stopped process, or waiting for approval), or None."""
-        return self.runner.unfinished(_check_session(session))
+        return self.runner.unfinished(check_session(session))
 
     def resume(self, session: str, *, chat_model: ChatModel | None = None) -> Result:
         """Finish a run that a stopped process left unfinished, from its last checkpoint."""
         self._check_open()
-        return _last(self.runner.resume(_check_session(session), self._controller(chat_model)))
+        return _last(self.runner.resume(check_session(session), self._controller(chat_model)))
 
     def approve(
         self, session: str, *, chat_model: ChatModel | None = None, reason: str | None = None
@@ -265,7 +261,7 @@ class Orchestrator:
         self, session: str, approved: bool, reason: str | None, chat_model: ChatModel | None
     ) -> Result:
         self._check_open()
-        session = _check_session(session)
+        session = check_session(session)
         unfinished = self.runner.unfinished(session)
         if unfinished is None or not unfinished["awaiting_approval"]:
             raise InputError(f"session {session!r} has no run waiting for approval")
@@ -278,16 +274,16 @@ class Orchestrator:
 
     def session(self, session: str | None = None) -> Session:
         """A handle on one session: ``run``/``stream``/``approve`` … without repeating its id."""
-        return Session(self, _check_session(session))
+        return Session(self, check_session(session))
 
     def session_artifacts(self, session: str) -> dict[str, ArtifactInfo]:
         """Every artifact of ``session``, by handle, with lineage."""
-        table = self.runner.table(_check_session(session))
+        table = self.runner.table(check_session(session))
         return {h: ArtifactInfo.from_record(r, self.store) for h, r in table.items()}
 
     def session_transcript(self, session: str) -> list[dict[str, Any]]:
         """The whole stored transcript of ``session``."""
-        return list(self.runner.values(_check_session(session)).get("transcript", []))
+        return list(self.runner.values(check_session(session)).get("transcript", []))
 
     def _check_open(self) -> None:
         if self._closed:
@@ -341,24 +337,6 @@ class _NoController:
         raise LLMError("an explicit plan runs without a controller LLM; nothing should ask it")
 
 
-def _check_task(task: object) -> str:
-    if not isinstance(task, str) or not task.strip():
-        raise InputError("the task must be a non-empty string saying what to do with the images")
-    if len(task) > MAX_TASK_CHARS:
-        raise InputError(f"the task is {len(task)} characters long; keep it under {MAX_TASK_CHARS}")
-    return task.strip()
-
-
-def _check_session(session: object) -> str:
-    if session is None:
-        return uuid.uuid4().hex
-    if not isinstance(session, str) or not _SESSION_ID.match(session):
-        raise InputError(
-            f"session id {session!r} is not valid; use 1-128 letters, digits, '_', '.', ':' or '-'"
-        )
-    return session
-
-
 def _last(events: Iterator[Event]) -> Result:
     result = None
     for event in events:
@@ -366,19 +344,3 @@ def _last(events: Iterator[Event]) -> Result:
             result = event.result
     assert result is not None, "a run always ends with a RunFinished event"
     return result
-
-
-def _check_deadline(deadline_s: object, default: float | None) -> float | None:
-    if deadline_s is None:
-        return default
-    if isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or deadline_s <= 0:
-        raise InputError(f"deadline_s must be a positive number of seconds, got {deadline_s!r}")
-    return float(deadline_s)
-
-
-def _check_max_steps(max_steps: object, default: int) -> int:
-    if max_steps is None:
-        return default
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not 1 <= max_steps <= 200:
-        raise InputError(f"max_steps must be an integer from 1 to 200, got {max_steps!r}")
-    return max_steps

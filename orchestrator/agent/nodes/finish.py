@@ -1,4 +1,4 @@
-"""finish: make the run's end explicit — an answer, or a failure with its reason."""
+"""finish: make the run's end explicit — an answer, or a failure with its reason — in its run record."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ __all__ = ["finish"]
 
 def finish(state: AgentState) -> dict[str, Any]:
     """Close the run: an answered run keeps its answer; any other ends as a clear failure."""
+    run_id = state["run_id"]
     if state.get("status") == "answered" and state.get("answer"):
-        return {"pending": [], "outcomes": []}
+        return {
+            "pending": [],
+            "outcomes": [],
+            "runs": [{"run_id": run_id, "status": "answered", "answer": state.get("answer")}],
+        }
     if state.get("status") == "cancelled":
         reason = state.get("failure") or "the task was stopped"
         note = f"The task was stopped before it finished ({reason}); what it produced so far is kept."
@@ -22,6 +27,7 @@ def finish(state: AgentState) -> dict[str, Any]:
             "outcomes": [],
             "plan": None,
             "transcript": [{"role": "user", "content": note}],
+            "runs": [{"run_id": run_id, "status": "cancelled", "failure": reason}],
         }
     reason = state.get("failure") or "the run ended without a final answer"
     return {
@@ -31,4 +37,5 @@ def finish(state: AgentState) -> dict[str, Any]:
         "pending": [],
         "outcomes": [],
         "transcript": [{"role": "user", "content": render("failure", reason=reason)}],
+        "runs": [{"run_id": run_id, "status": "failed", "failure": reason}],
     }

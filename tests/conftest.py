@@ -30,6 +30,8 @@ TEST_EXPERTS = {
     "broken": {"class": "tests.support.experts:Broken"},
     "threshold": {"class": "tests.support.experts:Threshold"},
     "sleepy": {"class": "tests.support.experts:Sleepy", "timeout_s": 1.0, "num_replicas": 2},
+    "span": {"class": "tests.support.experts:Span"},  # one replica: overlap is the replica's own
+    "serial_span": {"class": "tests.support.experts:SerialSpan"},
 }
 
 

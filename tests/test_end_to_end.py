@@ -12,6 +12,7 @@ from PIL import Image
 
 from llm.scripted import ScriptedChatModel
 from orchestrator.cli.demo import DEMO_LINES, DEMO_TASK, demo_controller, last_observations, make_demo_image
+from tests.support.experts import overlap
 
 pytestmark = pytest.mark.ray
 
@@ -55,15 +56,30 @@ def test_demo_task_reads_outlines_and_crops(orch):
     assert all(s.replica for s in result.steps if s.tool)
 
 
+def replica_spans(result) -> list[dict[str, float]]:
+    """When each call ran, on the replica's clock (the span experts report it in their output)."""
+    return [json.loads(s.observation)["output"] for s in result.steps if s.tool]
+
+
 def test_several_actions_in_one_turn_run_concurrently(orch):
-    both = act("sleepy", {"seconds": 0.6}) + '\nAction: sleepy\nAction Input: {"seconds": 0.6}'
+    both = act("span", {"seconds": 0.6}) + '\nAction: span\nAction Input: {"seconds": 0.6}'
     result = orch.run("wait twice", chat_model=ScriptedChatModel([both, answer()]))
-    assert result.ok
+    assert result.ok, result.failure
     first, second = result.steps[0], result.steps[1]
-    assert first.turn == second.turn == 1
-    # Both calls were in flight together: the second ended well before two sequential waits.
-    spans = sorted([(s.started_at, s.started_at + s.seconds) for s in (first, second)])
-    assert spans[1][0] < spans[0][1]
+    assert first.turn == second.turn == 1 and not first.error and not second.error
+    # Both calls ran at the same time on the (one) replica: the intervals it measured overlap.
+    assert overlap(replica_spans(result))
+
+
+def test_overlap_is_measured_where_the_calls_run(orch):
+    """The negative case: a replica that runs calls one at a time fails the overlap check above."""
+    both = act("serial_span", {"seconds": 0.3}) + '\nAction: serial_span\nAction Input: {"seconds": 0.3}'
+    result = orch.run("wait twice, one after the other", chat_model=ScriptedChatModel([both, answer()]))
+    assert result.ok, result.failure
+    assert not overlap(replica_spans(result))
+    # The driver had both calls in flight all the same, so its dispatch and collection times cannot tell.
+    driver = sorted((s.started_at, s.started_at + s.seconds) for s in result.steps[:2])
+    assert driver[1][0] < driver[0][1]
 
 
 @pytest.mark.parametrize(

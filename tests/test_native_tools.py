@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -398,6 +399,8 @@ def test_compacted_sessions_keep_native_turns_valid():
     from orchestrator.agent.memory import controller_view, estimate_tokens
 
     transcript: list[dict[str, Any]] = []
+    runs, steps = [], []
+    artifacts = {"image-1": {"handle": "image-1", "kind": "image", "shape": [64, 48], "producer": "input"}}
     for i in range(12):
         read = assistant_entry(reply(ToolCall(f"c{i}", "ocr", {"image": "image-1"}), content=f"reading {i}"))
         done = assistant_entry(final(f"it says {i}", f"f{i}"))
@@ -405,6 +408,22 @@ def test_compacted_sessions_keep_native_turns_valid():
             "tool": "ocr",
             "output": {"lines": {"handle": f"boxes-{i + 1}", "count": 1}, "text": "x" * 500},
         }
+        run_id = f"run-{i}"
+        runs.append(
+            {
+                "run_id": run_id,
+                "task": f"read sign {i}",
+                "inputs": ["image-1"] if i == 0 else [],
+                "transcript_start": len(transcript),
+                "status": "answered",
+                "answer": f"it says {i}",
+            }
+        )
+        steps.append(
+            {"run_id": run_id, "tool": "ocr", "observation": json.dumps(output), "error": None}
+            | {"new_handles": [f"boxes-{i + 1}"]}
+        )
+        artifacts[f"boxes-{i + 1}"] = {"handle": f"boxes-{i + 1}", "kind": "boxes", "shape": [1]}
         transcript += [
             {"role": "user", "content": f"Task: read sign {i}\n\nArtifacts available now:\n- image-1: image"},
             read,
@@ -412,7 +431,8 @@ def test_compacted_sessions_keep_native_turns_valid():
             done,
             *call_results(done, "The answer was given to the user."),
         ]
-    view = controller_view(transcript, 500)  # type: ignore[arg-type]
+    state = {"transcript": transcript, "runs": runs, "steps": steps, "artifacts": artifacts}
+    view = controller_view(state, 500)  # type: ignore[arg-type]
     assert estimate_tokens(view) < estimate_tokens(transcript) / 2  # type: ignore[arg-type]
     messages = to_chat_messages(view)
     assert_valid_conversation(messages)
@@ -422,6 +442,8 @@ def test_compacted_sessions_keep_native_turns_valid():
     assert (
         '- Task 1 "read sign 0": tools ocr; inputs image-1; produced boxes-1 → answered: it says 0' in summary
     )
+    shortened = [m["content"] for m in view if m["role"] == "tool" and "[shortened]" in m["content"]]
+    assert shortened and all(re.fullmatch(r"ocr → boxes-\d+ \(1 item\) \[shortened\]", c) for c in shortened)
 
 
 def picture() -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from experts.registry import load_expert_class
-from orchestrator.agent.plan import PlanError, validate_plan, waves
+from orchestrator.agent.plan import PlanError, PlanStep, validate_plan, waves
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
 
@@ -122,3 +122,20 @@ def test_mask_reference_gets_a_mask_placeholder(catalogue):
         handles={"image-1", "mask-1"},
     )
     assert plan.step(1).dependencies == [0]
+
+
+def test_handles_and_references_are_found_in_nested_values_not_in_text(catalogue):
+    labels = ['the sign says "image-9', 'a "quoted" word']
+    quoted = {"image": "image-1", "boxes": [[0, 0, 4, 4]] * 2, "labels": labels}
+    plan = validate_plan(
+        [{"id": 0, "tool": "draw_boxes", "arguments": quoted}], catalogue, handles={"image-1"}
+    )
+    assert plan.step(0).arguments["labels"] == labels  # those texts name no artifact
+    nested = {"image": "image-1", "boxes": [[0, 0, 4, 4]], "labels": ["image-7"]}
+    with pytest.raises(PlanError) as caught:
+        validate_plan([{"id": 0, "tool": "draw_boxes", "arguments": nested}], catalogue, handles={"image-1"})
+    assert caught.value.problems == ["step 0 (draw_boxes): there is no artifact 'image-7'; known: image-1"]
+    step = PlanStep(
+        3, "crop", {"a": {"b": [{"c": "<step-2>.lines"}]}, "<step-5>": "x", "d": 'say "<node-1>"'}
+    )
+    assert step.references() == {1, 2}  # a key is not a value; a reference inside text still counts

@@ -1,15 +1,18 @@
 """Context budget: what of a long session's transcript the controller sees.
 
 The checkpointed transcript keeps everything; :func:`controller_view` builds the messages the
-controller reads each turn, within an approximate token budget, deterministically (no LLM):
+controller reads each turn, within an approximate token budget, deterministically (no LLM).
+What a run was is read from the structured records in state, never from the rendered text: the
+run records (task, input handles, where the run starts in the transcript, how it ended), the step
+records (tool, error, new handles, the observation written) and the artifact table (kind, size).
 
 1. Under budget, the transcript is returned as it is.
-2. Otherwise the current run (from the last ``Task:`` message on) stays verbatim; earlier runs
-   are kept whole from the newest back (their long observations shortened to one line, e.g.
-   ``ocr → boxes-1 (3 items)``) while they fit, and the older ones become one line each in a
-   summary message placed first: ``Earlier in this session (summary): …`` (task, tools called,
-   artifact handles, answer or failure). Lines of the oldest tasks get briefer, then merge into
-   one line that still names every handle, when the summary itself does not fit.
+2. Otherwise the current run stays verbatim; earlier runs are kept whole from the newest back
+   (their long observations shortened to one line, e.g. ``ocr → boxes-1 (3 items)``) while they fit,
+   and the older ones become one line each in a summary message placed first: ``Earlier in this
+   session (summary): …`` (task, tools called, artifact handles, answer or failure). Lines of the
+   oldest tasks get briefer, then merge into one line that still names every handle, when the
+   summary itself does not fit.
 3. A current run that alone exceeds the budget keeps its task message and its last exchanges
    verbatim; its older exchanges are shortened the same way.
 
@@ -22,12 +25,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
 
-from orchestrator.agent.state import Message
-from orchestrator.agent.transcript import to_text_messages
+from orchestrator.agent.state import AgentState, Message, RunRecord, StepRecord
+from orchestrator.storage.artifacts import ArtifactRecord
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -40,17 +44,13 @@ __all__ = [
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
 SUMMARY_HEADER = "Earlier in this session (summary):"
-TASK_PREFIX = "Task: "
-FAILURE_PREFIX = "The task could not be completed: "
 LONG_OBSERVATION_CHARS = 400  # observation lines longer than this are shortened when compacting
 LONG_MESSAGE_CHARS = 300  # other messages of compacted exchanges are cut to this
 RECENT_EXCHANGES = 3  # exchanges of the current run kept verbatim while compacting it
 
-_HANDLE = re.compile(r"\b(?:image|mask|boxes|text)-\d+\b")
-_OUTPUT_HANDLE = re.compile(r'"handle":\s*"([a-z]+-\d+)"')
-_TABLE_HANDLE = re.compile(r"^- ([a-z]+-\d+): ", re.MULTILINE)
-_TOOL = re.compile(r'"tool":\s*"([^"]{1,64})"')
+_WORD = re.compile(r"\b[a-z]+-\d+\b")  # a handle-shaped word; only those in the artifact table count
 _ACTION_LINE = re.compile(r"^\s*(?:action|action input|plan|final answer)\s*:", re.IGNORECASE)
+_VERDICTS = {"answered": "answered", "failed": "failed", "cancelled": "stopped", "interrupted": "interrupted"}
 
 
 def _tokens(chars: int) -> int:
@@ -68,89 +68,111 @@ def _clip(text: str, limit: int) -> str:
     return flat if len(flat) <= limit and len(text) <= limit * 2 else flat[: limit - 1].rstrip() + "…"
 
 
-def _clip_keeping_handles(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters; handles named only in the cut part are listed after it."""
-    if len(text) <= limit:
-        return text
-    kept = text[: limit - 1].rstrip() + "…"
-    seen = set(_HANDLE.findall(kept))
-    lost = list(dict.fromkeys(h for h in _HANDLE.findall(text, limit - 1) if h not in seen))
-    return kept + (f" [also named: {', '.join(lost)}]" if lost else "")
+def _size(record: ArtifactRecord | None) -> str:
+    """`` (90x9)``, `` (40 items)`` or `` (12 chars)`` from an artifact record."""
+    if record is None or not record["shape"]:
+        return ""
+    shape, kind = record["shape"], record["kind"]
+    if kind in ("image", "mask") and len(shape) >= 2:
+        return f" ({shape[0]}x{shape[1]})"
+    unit = "item" if kind == "boxes" else "char"
+    return f" ({shape[0]} {unit}{'' if shape[0] == 1 else 's'})"
 
 
-# -- observations ---------------------------------------------------------------------------------------
-def _artifacts_in(value: Any, found: list[str]) -> Any:
-    """Collect ``handle (detail)`` for artifact dicts; return ``value`` with them replaced by handles."""
-    if isinstance(value, dict) and isinstance(value.get("handle"), str):
-        size, count, text = value.get("size"), value.get("count"), value.get("text")
-        if isinstance(size, list) and len(size) == 2:
-            detail = f" ({size[0]}x{size[1]})"
-        elif isinstance(count, int):
-            detail = f" ({count} items)"
-        elif isinstance(text, str):
-            detail = f" ({_clip(json.dumps(text, ensure_ascii=False), 60)})"
-        else:
-            detail = ""
-        found.append(value["handle"] + detail)
-        return value["handle"]
-    if isinstance(value, dict):
-        return {k: _artifacts_in(v, found) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_artifacts_in(v, found) for v in value]
-    return value
+# -- runs: the structured records of each stretch of the transcript --------------------------------------
+@dataclass
+class _Run:
+    """One run's messages and records; ``record`` is None for messages before the first recorded run."""
+
+    record: RunRecord | None
+    messages: list[Message]
+    steps: list[StepRecord]
+    artifacts: Mapping[str, ArtifactRecord]
+    extra_handles: list[str] = field(default_factory=list)  # artifacts no record attributes to a run
+
+    @cached_property
+    def by_observation(self) -> dict[str, StepRecord]:
+        """The run's tool steps by the observation text they wrote into the transcript."""
+        return {s["observation"]: s for s in self.steps if s["tool"]}
+
+    def keep_handles(self, text: str, limit: int) -> str:
+        """Cut ``text`` to ``limit`` characters; artifacts named only in the cut part are listed after it."""
+        if len(text) <= limit:
+            return text
+        kept = text[: limit - 1].rstrip() + "…"
+        seen = set(_WORD.findall(kept))
+        cut = _WORD.findall(text, limit - 1)
+        lost = dict.fromkeys(h for h in cut if h in self.artifacts and h not in seen)
+        return kept + (f" [also named: {', '.join(lost)}]" if lost else "")
+
+    def gist(self, observation: str) -> str:
+        """``ocr → boxes-1 (3 items)``, ``crop → error: …`` or ``noop → {"echo": "hi"}``."""
+        step = self.by_observation.get(observation)
+        if step is None:  # not a tool's observation (a re-plan request, a note): cut it
+            return self.keep_handles(observation, 160)
+        if step["error"] is not None:
+            return f"{step['tool']} → error: {_clip(step['error'], 160)}"
+        if step["new_handles"]:
+            made = ", ".join(h + _size(self.artifacts.get(h)) for h in step["new_handles"])
+            return f"{step['tool']} → {made}"
+        try:
+            body = json.loads(observation)
+        except json.JSONDecodeError:  # cut when it was written
+            body = None
+        output = body.get("output") if isinstance(body, dict) else observation
+        return f"{step['tool']} → {_clip(json.dumps(output, ensure_ascii=False), 120)}"
+
+    def compact(self, message: Message, *, thorough: bool) -> Message:
+        """A message of an older exchange: long observations shortened; with ``thorough``, all long text.
+
+        Native tool-calling keys (``tool_calls``, ``tool_call_id``) are kept as they are.
+        """
+        content, role = message["content"], message["role"]
+        if role == "user" and content.startswith("Observation"):
+            lines = []
+            for line in content.split("\n"):
+                label, sep, payload = line.partition(": ")
+                if len(line) > LONG_OBSERVATION_CHARS and sep and label.startswith("Observation"):
+                    line = f"{label}: {self.gist(payload)} [shortened]"
+                lines.append(line)
+            content = "\n".join(lines)
+        elif role == "tool" and len(content) > LONG_OBSERVATION_CHARS:  # a native call's observation
+            content = f"{self.gist(content)} [shortened]"
+        if thorough and len(content) > LONG_MESSAGE_CHARS:
+            if role == "assistant":  # the controller's own prose: keep the lines that acted
+                calls = [ln.strip() for ln in content.split("\n") if _ACTION_LINE.match(ln)]
+                content = "\n".join(self.keep_handles(ln, 200) for ln in calls) or content
+            content = self.keep_handles(content, LONG_MESSAGE_CHARS)
+        return {**message, "content": content}
 
 
-def _observation_gist(payload: str) -> str:
-    """``ocr → boxes-1 (3 items)``, ``crop → error: …`` or ``noop → {"echo": "hi"}`` from a JSON body."""
-    try:
-        body = json.loads(payload)
-    except json.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict):  # cut or not JSON: keep what regexes can still find
-        found_tool = _TOOL.search(payload, 0, 200)
-        handles = list(dict.fromkeys(_OUTPUT_HANDLE.findall(payload)))
-        name = found_tool.group(1) if found_tool else "output"
-        return f"{name} → {', '.join(handles)}" if handles else _clip_keeping_handles(payload, 160)
-    tool = str(body.get("tool", "?"))
-    if body.get("error") is not None:
-        return f"{tool} → error: {_clip(str(body['error']), 160)}"
-    found: list[str] = []
-    rest = _artifacts_in(body.get("output"), found)
-    if found:
-        return f"{tool} → {', '.join(found)}"
-    return f"{tool} → {_clip(json.dumps(rest, ensure_ascii=False), 120)}"
+def _runs(messages: list[Message], state: AgentState) -> list[_Run]:
+    """The transcript cut at each run record's ``transcript_start``; the last run is the current one."""
+    artifacts = state.get("artifacts") or {}
+    records = sorted(
+        (r for r in state.get("runs") or [] if isinstance(r.get("transcript_start"), int)),
+        key=lambda r: r["transcript_start"],
+    )
+    steps: dict[str | None, list[StepRecord]] = {}
+    known = {r["run_id"] for r in records}
+    for step in state.get("steps") or []:
+        steps.setdefault(step["run_id"] if step["run_id"] in known else None, []).append(step)
+    starts = [min(max(r["transcript_start"], 0), len(messages)) for r in records]
+    runs = []
+    if not records or starts[0] > 0:
+        attributed = {h for r in records for h in r.get("inputs", [])}
+        attributed |= {h for r in records for s in steps.get(r["run_id"], []) for h in s["new_handles"]}
+        attributed |= {h for s in steps.get(None, []) for h in s["new_handles"]}
+        extra = [h for h in artifacts if h not in attributed]
+        before = messages[: starts[0]] if records else messages
+        runs.append(_Run(None, before, steps.get(None, []), artifacts, extra))
+    for i, record in enumerate(records):
+        end = starts[i + 1] if i + 1 < len(records) else len(messages)
+        runs.append(_Run(record, messages[starts[i] : end], steps.get(record["run_id"], []), artifacts))
+    return runs
 
 
-def _compact_observation(content: str) -> str:
-    """Shorten each long ``Observation…: {json}`` line to its gist; other lines are kept."""
-    lines = []
-    for line in content.split("\n"):
-        label, sep, payload = line.partition(": ")
-        if len(line) > LONG_OBSERVATION_CHARS and sep and label.startswith("Observation"):
-            line = f"{label}: {_observation_gist(payload)} [shortened]"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _compact_message(message: Message, *, thorough: bool) -> Message:
-    """A message of an older exchange: long observations shortened; with ``thorough``, all long text.
-
-    Native tool-calling keys (``tool_calls``, ``tool_call_id``) are kept as they are.
-    """
-    content, role = message["content"], message["role"]
-    if role == "user" and content.startswith("Observation"):
-        content = _compact_observation(content)
-    elif role == "tool" and len(content) > LONG_OBSERVATION_CHARS:  # a native call's JSON observation
-        content = f"{_observation_gist(content)} [shortened]"
-    if thorough and len(content) > LONG_MESSAGE_CHARS:
-        if role == "assistant":
-            calls = [ln.strip() for ln in content.split("\n") if _ACTION_LINE.match(ln)]
-            content = "\n".join(_clip_keeping_handles(ln, 200) for ln in calls) or content
-        content = _clip_keeping_handles(content, LONG_MESSAGE_CHARS)
-    return {**message, "content": content}
-
-
-# -- runs and their summary lines ------------------------------------------------------------------------
+# -- summary lines ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Line:
     """One earlier run, summarised at two levels of detail, and the handles it introduced."""
@@ -160,51 +182,37 @@ class _Line:
     handles: tuple[str, ...]
 
 
-def _split_runs(messages: Sequence[Message]) -> list[list[Message]]:
-    """Runs: each starts at a ``Task:`` message (messages before the first task form their own run)."""
-    runs: list[list[Message]] = []
-    for message in messages:
-        if not runs or (message["role"] == "user" and message["content"].startswith(TASK_PREFIX)):
-            runs.append([])
-        runs[-1].append(message)
-    return runs
-
-
-def _summarise(index: int, run: list[Message], named: set[str]) -> _Line:
-    first = run[0]["content"]
-    is_task = run[0]["role"] == "user" and first.startswith(TASK_PREFIX)
-    task = first[len(TASK_PREFIX) :].split("\n\nArtifacts available now:", 1)[0] if is_task else ""
-    tools: dict[str, int] = {}
-    inputs = [h for h in _TABLE_HANDLE.findall(first) if h not in named] if is_task else []
+def _summarise(number: int, run: _Run, named: set[str]) -> _Line:
+    """The run's line: task, tools called (and how many failed), its handles, and how it ended."""
+    record = run.record or {"run_id": ""}
+    tools: dict[str, list[int]] = {}
+    for step in run.steps:
+        if step["tool"]:
+            counts = tools.setdefault(step["tool"], [0, 0])
+            counts[0] += 1
+            counts[1] += step["error"] is not None
+    calls = ", ".join(
+        name + (f" x{n}" if n > 1 else "") + (f" ({k} failed)" if k else "") for name, (n, k) in tools.items()
+    )
+    made = [h for s in run.steps for h in s["new_handles"]]
+    extra_inputs = [h for h in run.extra_handles if run.artifacts[h]["producer"] == "input"]
+    inputs = [h for h in [*record.get("inputs", []), *extra_inputs] if h not in named]
     named.update(inputs)
-    produced: list[str] = []
-    outcome = "no answer recorded"
-    for message in run[1:] if is_task else run:
-        content = message["content"]
-        if message["role"] == "assistant" and "Final Answer:" in content:
-            outcome = "answered: " + content.rsplit("Final Answer:", 1)[1]
-        elif message["role"] == "user" and content.startswith(FAILURE_PREFIX):
-            outcome = "failed: " + content[len(FAILURE_PREFIX) :]
-        elif message["role"] == "user" and content.startswith("Observation"):
-            for row in content.split("\n"):
-                tool = _TOOL.search(row, 0, 200) if row.startswith("Observation") else None
-                if tool:
-                    tools[tool.group(1)] = tools.get(tool.group(1), 0) + 1
-            for handle in _OUTPUT_HANDLE.findall(content):
-                if handle not in named:
-                    named.add(handle)
-                    produced.append(handle)
-    calls = ", ".join(t if n == 1 else f"{t} x{n}" for t, n in tools.items()) or "none"
+    produced = [h for h in [*made, *run.extra_handles] if h not in named]
+    named.update(produced)
     artifacts = "".join(
         f"; {label} {', '.join(hs)}" for label, hs in (("inputs", inputs), ("produced", produced)) if hs
     )
-    verdict, _, detail = outcome.partition(": ")
-    head = f"- Task {index}" if is_task else "- Before the first task"
+    status = record.get("status") or ""
+    verdict = _VERDICTS.get(status, "no answer recorded")
+    detail = (record.get("answer") if status == "answered" else record.get("failure")) or ""
+    head = f"- Task {number}" if run.record is not None else "- Before the first task"
+    task = record.get("task", "")
 
     def line(task_chars: int, outcome_chars: int) -> str:
         about = f' "{_clip(task, task_chars)}"' if task else ""
-        said = f": {_clip(detail, outcome_chars)}" if detail.strip() else ""
-        return f"{head}{about}: tools {calls}{artifacts} → {verdict}{said}"
+        said = f": {_clip(detail, outcome_chars)}" if detail.strip() and verdict in _VERDICTS.values() else ""
+        return f"{head}{about}: tools {calls or 'none'}{artifacts} → {verdict}{said}"
 
     return _Line(line(200, 200), line(60, 60), tuple(inputs + produced))
 
@@ -253,65 +261,66 @@ def _fit_summary(lines: Sequence[_Line], allowance: int, kept_runs: int = 0) -> 
 
 
 # -- the view ---------------------------------------------------------------------------------------------
-def _compact_current(run: list[Message], allowance: int) -> list[Message]:
+def _compact_current(run: _Run, allowance: int) -> list[Message]:
     """The current run within ``allowance`` if it can be: first message and last exchanges verbatim."""
-    starts = [i for i, m in enumerate(run) if i > 0 and m["role"] == "assistant"]
-    best: list[Message] = run
+    messages = run.messages
+    starts = [i for i, m in enumerate(messages) if i > 0 and m["role"] == "assistant"]
+    best: list[Message] = messages
     for keep, thorough in ((RECENT_EXCHANGES, False), (RECENT_EXCHANGES, True), (2, True), (1, True)):
         cut = starts[-keep] if len(starts) >= keep else 1
-        middle = [_compact_message(m, thorough=thorough) for m in run[1:cut]]
-        best = [run[0], *middle, *run[cut:]]
+        middle = [run.compact(m, thorough=thorough) for m in messages[1:cut]]
+        best = [messages[0], *middle, *messages[cut:]]
         if estimate_tokens(best) <= allowance:
             break
     return best
 
 
-def _as_text(run: list[Message]) -> list[Message]:
-    return [{"role": m["role"], "content": m["content"]} for m in to_text_messages(run)]
+def controller_view(state: AgentState, budget_tokens: int) -> list[Message]:
+    """The session's transcript as the controller sees it, within ``budget_tokens``.
 
+    Tokens are estimated by :func:`estimate_tokens`.
 
-def controller_view(transcript: Sequence[Message], budget_tokens: int) -> list[Message]:
-    """The transcript as the controller sees it, within ``budget_tokens`` (see :func:`estimate_tokens`).
-
-    Pure and deterministic. The current run (from the last ``Task:`` message on) is always there;
-    where it alone exceeds the budget, the result exceeds it by what cannot be shortened: the task
-    message, the last exchange and one line naming every earlier handle. Empty contents, which
+    Pure and deterministic. The current run (from its run record's ``transcript_start`` on) is always
+    there; where it alone exceeds the budget, the result exceeds it by what cannot be shortened: the
+    task message, the last exchange and one line naming every earlier handle. Empty contents, which
     chat APIs reject, read ``(empty)``.
     """
     messages: list[Message] = [
         {**m, "content": "(empty)"} if not m["content"].strip() and not m.get("tool_calls") else m
-        for m in transcript
+        for m in state.get("transcript") or []
     ]
     if estimate_tokens(messages) <= budget_tokens:
         return messages
-    runs = _split_runs(messages)
+    runs = _runs(messages, state)
     current, earlier = runs[-1], runs[:-1]
     named: set[str] = set()
-    # native tool-calling turns are summarised in their text form (Action lines, Observations)
-    lines = [_summarise(i + 1, _as_text(run), named) for i, run in enumerate(earlier)]
-    room = budget_tokens - estimate_tokens(current)
+    numbers = accumulate(int(run.record is not None) for run in earlier)  # the n-th recorded run is Task n
+    lines = [_summarise(n, run, named) for n, run in zip(numbers, earlier, strict=True)]
+    room = budget_tokens - estimate_tokens(current.messages)
     kept: dict[int, list[Message]] = {}  # the newest earlier runs that fit, shortened
     kept_tokens, first_kept = 0, len(earlier)
     while first_kept > 0:
-        run = [_compact_message(m, thorough=False) for m in earlier[first_kept - 1]]
-        if kept_tokens + estimate_tokens(run) > room:
+        older = earlier[first_kept - 1]
+        shortened = [older.compact(m, thorough=False) for m in older.messages]
+        if kept_tokens + estimate_tokens(shortened) > room:
             break
         first_kept -= 1
-        kept[first_kept] = run
-        kept_tokens += estimate_tokens(run)
+        kept[first_kept] = shortened
+        kept_tokens += estimate_tokens(shortened)
     line_chars = sum(len(line.full) + 1 for line in lines[:first_kept])
     for k in range(first_kept, len(earlier)):  # summarise the oldest k runs, keep the others
         first, note = _header(k, len(earlier) - k)
         summary = _tokens(len(first) + len(note) + 1 + line_chars) if k else 0
         if kept_tokens + summary <= room:
             view = [_fit_summary(lines[:k], room - kept_tokens, len(earlier) - k)] if k else []
-            return view + [m for i in range(k, len(earlier)) for m in kept[i]] + current
+            return view + [m for i in range(k, len(earlier)) for m in kept[i]] + current.messages
         kept_tokens -= estimate_tokens(kept[k])
         line_chars += len(lines[k].full) + 1
     if not earlier:
         return _compact_current(current, budget_tokens)
     smallest = _fit_summary(lines, 0)
+    compacted = current.messages
     if estimate_tokens([smallest]) > room:
-        current = _compact_current(current, budget_tokens - estimate_tokens([smallest]))
-        room = budget_tokens - estimate_tokens(current)
-    return [_fit_summary(lines, room), *current]
+        compacted = _compact_current(current, budget_tokens - estimate_tokens([smallest]))
+        room = budget_tokens - estimate_tokens(compacted)
+    return [_fit_summary(lines, room), *compacted]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,22 @@ def reference_id(match: re.Match[str]) -> int:
     return int(match.group(1) or match.group(2))
 
 
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string value inside ``value``, walking nested dicts and lists (keys are not values)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from strings_in(item)
+
+
+def _references_in(value: Any) -> set[int]:
+    return {reference_id(m) for text in strings_in(value) for m in REFERENCE.finditer(text)}
+
+
 class PlanError(ValueError):
     """A plan that cannot be run; ``problems`` lists each defect for the controller."""
 
@@ -58,7 +75,7 @@ class PlanStep:
 
     def references(self) -> set[int]:
         """The step ids its arguments reference."""
-        return {reference_id(m) for m in REFERENCE.finditer(json.dumps(self.arguments))}
+        return _references_in(self.arguments)
 
 
 @dataclass
@@ -244,20 +261,17 @@ def validate_plan(
         for dep in dangling:
             step.dependencies.remove(dep)
             repairs.append(f"{label}: dropped dependency on step {dep}, which is not in the plan")
-        for value in json.dumps(step.arguments, default=str).split('"'):
-            match = HANDLE_PATTERN.match(value)
-            if match and handles is not None and value not in handles:
-                problems.append(
-                    f"{label}: there is no artifact '{value}'; known: {', '.join(sorted(handles)) or 'none'}"
-                )
+        if handles is not None:
+            for value in dict.fromkeys(strings_in(step.arguments)):
+                if HANDLE_PATTERN.fullmatch(value) and value not in handles:
+                    known = ", ".join(sorted(handles)) or "none"
+                    problems.append(f"{label}: there is no artifact '{value}'; known: {known}")
         expert = catalogue.get(step.tool)
         if expert is not None:
             kinds = _reference_kinds(catalogue, step)
             probe = {k: _substitute(v, kinds.get(k)) for k, v in step.arguments.items()}
             # A reference to another step's output field (<step-2>.boxes) is only known at run time.
-            deferred = {
-                k for k, v in step.arguments.items() if REFERENCE.search(json.dumps(v)) and not kinds.get(k)
-            }
+            deferred = {k for k, v in step.arguments.items() if _references_in(v) and not kinds.get(k)}
             try:
                 expert.expert_cls.Input.model_validate(probe)
             except ValidationError as err:

@@ -94,6 +94,13 @@ class Runner:
                 "outcomes": [],
                 "plan": None,
                 "transcript": [{"role": "user", "content": note}],
+                "runs": [
+                    {
+                        "run_id": unfinished["run_id"],
+                        "status": "interrupted",
+                        "failure": "the process stopped during the run",
+                    }
+                ],
             },
             as_node="finish",
         )
@@ -138,7 +145,8 @@ class Runner:
         started = time.perf_counter()
         with self._session(session) as cancel:
             interrupted = self.mark_interrupted(session)
-            table = self.table(session)
+            before = self.values(session)
+            table: dict[str, ArtifactRecord] = dict(before.get("artifacts", {}))
             context = self._context(controller, steps_budget, deadline_s, cancel)
             new: dict[str, ArtifactRecord] = {}
             for array in arrays:
@@ -161,6 +169,15 @@ class Runner:
                 "run_id": run_id,
                 "task": task,
                 "transcript": [{"role": "user", "content": render("task", task=task, artifacts=listing)}],
+                "runs": [
+                    {
+                        "run_id": run_id,
+                        "task": task,
+                        "inputs": list(new),
+                        "transcript_start": len(before.get("transcript", [])),
+                        "status": "running",
+                    }
+                ],
                 "artifacts": new,
                 "turn": 0,
                 "parse_failures": 0,

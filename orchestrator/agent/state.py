@@ -2,7 +2,7 @@
 
 Everything here is plain data (dicts, lists, strings, numbers) so any checkpointer can
 persist it. Reducers: the transcript and the steps are append-only, the artifact table
-merges by handle (a handle, once given, never changes meaning).
+merges by handle (a handle, once given, never changes meaning), run records merge by run id.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ __all__ = [
     "Outcome",
     "PendingCall",
     "Produced",
+    "RunRecord",
     "StepErrorKind",
     "StepRecord",
     "merge_artifacts",
     "merge_dicts",
+    "merge_runs",
 ]
 
 
@@ -118,6 +120,40 @@ class StepRecord(_StepRecordBase, total=False):
     """The call handed the user's whole task to an expert that answers tasks end to end."""
 
 
+class _RunKey(TypedDict):
+    run_id: str
+
+
+class RunRecord(_RunKey, total=False):
+    """One run of the session: written when it starts, completed when it ends (merged by ``run_id``).
+
+    ``transcript_start`` is the index of the run's task message in the transcript; ``inputs`` are the
+    handles of the images given with the task; ``status`` is ``running`` until the run ends
+    (``answered``, ``failed``, ``cancelled`` or ``interrupted``, with ``answer`` or ``failure``).
+    """
+
+    task: str
+    inputs: list[str]
+    transcript_start: int
+    status: str
+    answer: str | None
+    failure: str | None
+
+
+def merge_runs(current: list[RunRecord], update: list[RunRecord]) -> list[RunRecord]:
+    """Append new run records; a record for a run already listed updates its fields (the run's end)."""
+    merged = list(current or [])
+    where = {record["run_id"]: i for i, record in enumerate(merged)}
+    for record in update or []:
+        i = where.get(record["run_id"])
+        if i is None:
+            where[record["run_id"]] = len(merged)
+            merged.append(record)
+        else:
+            merged[i] = {**merged[i], **record}
+    return merged
+
+
 def merge_dicts(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Shallow merge; ``None`` as the update clears the mapping (a new plan starts)."""
     if update is None:
@@ -143,6 +179,7 @@ class AgentState(TypedDict, total=False):
     transcript: Annotated[list[Message], operator.add]
     artifacts: Annotated[dict[str, ArtifactRecord], merge_artifacts]
     steps: Annotated[list[StepRecord], operator.add]
+    runs: Annotated[list[RunRecord], merge_runs]
     turn: int
     parse_failures: int
     pending: list[PendingCall]

@@ -88,7 +88,7 @@ def test_rank_orders_the_images_and_errors_stay_per_call(orch, served) -> None:
         {"mode": "rank", "images": ["image-1"]},
     ]
     images = [_image(seed=s) for s in range(3)]
-    result = call_tool(orch, served, calls, images=images)
+    result = call_tool(orch, served, calls, images=images, expect_errors={1, 2, 3})
     ranking = observation(result, 0)["output"]["ranking"]
     assert sorted(r["image"] for r in ranking) == ["image-1", "image-2", "image-3"]
     assert [r["rank"] for r in ranking] == [1, 2, 3]

@@ -126,7 +126,7 @@ def test_bad_inputs_come_back_as_clear_errors(orch, tool: str) -> None:
         },
         {"prompt": "x", "condition": "canny", "image": "image-1", "condition_image": "image-1"},
     ]
-    result = call_tool(orch, tool, calls, [photo()])
+    result = call_tool(orch, tool, calls, [photo()], expect_errors=range(len(calls)))
     errors = [observation(result, i).get("error", "") for i in range(len(calls))]
     assert "give condition_image (an existing canny map) or image" in errors[0]
     assert "condition" in errors[1] and "'canny', 'depth' or 'seg'" in errors[1]

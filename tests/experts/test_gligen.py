@@ -127,7 +127,8 @@ BAD_CALLS = [
 
 
 def test_bad_inputs_become_error_observations(orch, gligen):
-    result = call_tool(orch, gligen, [args for args, _ in BAD_CALLS], images=[PHOTO])
+    bad = [args for args, _ in BAD_CALLS]
+    result = call_tool(orch, gligen, bad, images=[PHOTO], expect_errors=range(len(bad)))
     for index, (_, expected) in enumerate(BAD_CALLS):
         body = observation(result, index)
         assert "error" in body and expected in body["error"], (index, body)

@@ -110,7 +110,7 @@ def test_bad_masks_are_clear_errors(orch, tool: str, session) -> None:
         {"image": "image-1", "mask": "image-2", "prompt": "a cat"},
         {"image": "image-1", "mask": "mask-1", "prompt": ""},
     ]
-    result = call_tool(orch, tool, calls, session=sid)
+    result = call_tool(orch, tool, calls, session=sid, expect_errors=range(len(calls)))
     errors = [observation(result, i).get("error", "") for i in range(len(calls))]
     assert "mask mask-2 is 32x24 but image image-1 is 61x45" in errors[0]
     assert "mask mask-3 is empty" in errors[1]

@@ -1,15 +1,13 @@
-"""GPU smoke test of the controlnet and inpaint experts: tiny random models on CUDA (float16), no Ray."""
+"""The controlnet and inpaint experts on GPU replicas (num_gpus, device auto, float16), tiny pipelines."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import uuid
 
 import numpy as np
 import pytest
 
-from experts.base import ImageData, MaskData
-from experts.controlnet import ControlNet
-from experts.inpaint import Inpaint
+from tests.experts.harness import call_tool, observation
 from tests.experts.tiny_diffusion import (
     build_tiny_controlnet,
     build_tiny_depth_estimator,
@@ -17,15 +15,9 @@ from tests.experts.tiny_diffusion import (
     build_tiny_sd,
     build_tiny_segmenter,
 )
+from tests.gpu.probes import ControlNetOnCuda, InpaintOnCuda, on_gpu
 
-pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture(scope="module", autouse=True)
-def needs_cuda() -> None:
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU on this machine")
+pytestmark = [pytest.mark.gpu, pytest.mark.ray]
 
 
 def photo(width: int, height: int) -> np.ndarray:
@@ -34,47 +26,36 @@ def photo(width: int, height: int) -> np.ndarray:
     return array
 
 
-def test_controlnet_on_cuda(tmp_path: Path) -> None:
+def test_controlnet_on_a_gpu_replica(orch, tmp_path) -> None:
     controlnet = str(build_tiny_controlnet(tmp_path / "controlnet"))
-    expert = ControlNet(
-        {
-            "model": str(build_tiny_sd(tmp_path / "sd")),
-            "controlnets": {"canny": controlnet, "depth": controlnet, "seg": controlnet},
-            "depth_model": str(build_tiny_depth_estimator(tmp_path / "dpt")),
-            "seg_model": str(build_tiny_segmenter(tmp_path / "upernet")),
-            "num_inference_steps": 2,
-            "device": "cuda",
-        }
-    )
-    expert.setup()
-    assert expert._base.device.type == "cuda"
-    source = ImageData("image-1", photo(60, 44))
-    for kind in ("canny", "depth", "seg"):
-        inputs = {
-            "prompt": "a house",
-            "condition": kind,
-            "image": source,
-            "compute_condition": True,
-            "seed": 1,
-        }
-        out = expert.run(ControlNet.Input.model_validate(inputs))
-        assert out.image.array.shape == (48, 64, 3) and out.image.array.dtype == np.uint8
-        assert out.condition is not None and out.condition.array.shape == (44, 60, 3)
-
-
-def test_inpaint_on_cuda(tmp_path: Path) -> None:
-    expert = Inpaint({"model": str(build_tiny_inpaint(tmp_path / "inpaint")), "num_inference_steps": 2})
-    expert.setup()
-    assert expert._pipe.device.type == "cuda"
-    source = photo(61, 45)
-    mask = source.mean(axis=2) > 100
-    inputs = {
-        "image": ImageData("image-1", source),
-        "mask": MaskData("mask-1", mask),
-        "prompt": "grass",
-        "dilate": 0,
-        "seed": 2,
+    options = {
+        "model": str(build_tiny_sd(tmp_path / "sd")),
+        "controlnets": {"canny": controlnet, "depth": controlnet, "seg": controlnet},
+        "depth_model": str(build_tiny_depth_estimator(tmp_path / "dpt")),
+        "seg_model": str(build_tiny_segmenter(tmp_path / "upernet")),
     }
-    out = expert.run(Inpaint.Input.model_validate(inputs))
-    assert out.image.array.shape == (45, 61, 3) and out.image.array.dtype == np.uint8
-    np.testing.assert_array_equal(out.image.array[~mask], source[~mask])
+    calls = [
+        {"prompt": "a house", "condition": kind, "image": "image-1", "compute_condition": True}
+        | {"seed": 1, "steps": 2}
+        for kind in ("canny", "depth", "seg")
+    ]
+    with on_gpu(orch, ControlNetOnCuda, options) as name:
+        result = call_tool(orch, name, calls, [photo(60, 44)])
+    for i in range(3):
+        out = observation(result, i)["output"]
+        assert result.artifacts[out["image"]["handle"]].shape == [64, 48]  # sides rounded up to 8
+        assert result.artifacts[out["condition"]["handle"]].shape == [60, 44]
+
+
+def test_inpaint_on_a_gpu_replica(orch, tmp_path) -> None:
+    source = photo(61, 45)
+    session = f"gpu-inpaint-{uuid.uuid4().hex[:8]}"
+    masked = call_tool(orch, "threshold", {"image": "image-1", "level": 100}, [source], session=session)
+    mask = masked.artifacts["mask-1"].load().astype(bool)
+    options = {"model": str(build_tiny_inpaint(tmp_path / "inpaint"))}
+    arguments = {"image": "image-1", "mask": "mask-1", "prompt": "grass", "dilate": 0, "seed": 2, "steps": 2}
+    with on_gpu(orch, InpaintOnCuda, options) as name:
+        result = call_tool(orch, name, arguments, session=session)
+    painted = result.artifacts[observation(result)["output"]["image"]["handle"]]
+    assert painted.shape == [61, 45]
+    np.testing.assert_array_equal(painted.load()[~mask], source[~mask])

@@ -1,40 +1,34 @@
-"""GPU smoke test: the mllm expert on CUDA (float16) with the tiny Qwen2-VL and LLaVA, batched."""
+"""The mllm expert on a GPU replica (num_gpus, device auto, float16): tiny Qwen2-VL and LLaVA, batched."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from experts.base import ImageData, NewText
-from experts.mllm import Mllm
+from tests.experts.harness import call_tool, observation
 from tests.experts.tiny_mllm import build_tiny_mllm
+from tests.gpu.probes import BATCHING, MllmOnCuda, on_gpu
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.ray]
 
 
 @pytest.mark.parametrize("family", ["qwen2_vl", "llava"])
-def test_mllm_runs_batched_on_cuda(tmp_path, family: str) -> None:
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU; torch.cuda.is_available() is False")
+def test_mllm_runs_batched_on_a_gpu_replica(orch, tmp_path, family: str) -> None:
     directory = build_tiny_mllm(tmp_path / family, family)
-    expert = Mllm({"family": family, "model": str(directory), "device": "cuda", "max_new_tokens": 6})
-    expert.setup()
-    parameter = next(expert._model.parameters())
-    assert parameter.device.type == "cuda" and parameter.dtype == torch.float16
+    options = {"family": family, "model": str(directory), "max_new_tokens": 6}
     rng = np.random.default_rng(0)
-    one, two = (
-        ImageData(f"image-{i}", rng.integers(0, 256, size, dtype=np.uint8))
-        for i, size in ((1, (48, 64, 3)), (2, (120, 90, 3)))
-    )
-    batch = [
-        Mllm.Input(image=one, mode="caption"),
-        Mllm.Input(image=two, mode="vqa", question="What is in the picture?"),
-        Mllm.Input(image=one, mode="region", box=[8, 8, 40, 32]),
-        Mllm.Input(image=two, mode="answer", question="Describe the scene.", max_new_tokens=2),
+    images = [rng.integers(0, 256, size, dtype=np.uint8) for size in ((48, 64, 3), (120, 90, 3))]
+    calls = [
+        {"image": "image-1", "mode": "caption"},
+        {"image": "image-2", "mode": "vqa", "question": "What is in the picture?"},
+        {"image": "image-1", "mode": "region", "box": [8, 8, 40, 32]},
+        {"image": "image-2", "mode": "answer", "question": "Describe the scene.", "max_new_tokens": 2},
     ]
-    results = expert.run_batch(batch)
-    assert [out.mode for out in results] == ["caption", "vqa", "region", "answer"]
-    for out in results:
-        assert isinstance(out.text, str) and isinstance(out.answer, NewText) and out.answer.text == out.text
-    assert results[2].region == [5, 5, 43, 35]
+    with on_gpu(orch, MllmOnCuda, options, name=f"mllm_{family}", batching=BATCHING) as name:
+        result = call_tool(orch, name, calls, images)
+    outputs = [observation(result, i)["output"] for i in range(4)]
+    assert [out["mode"] for out in outputs] == ["caption", "vqa", "region", "answer"]
+    for out in outputs:
+        assert isinstance(out["text"], str) and out["answer"]["text"] == out["text"]
+        assert result.artifacts[out["answer"]["handle"]].kind == "text"
+    assert outputs[2]["region"] == [5, 5, 43, 35]

@@ -1,43 +1,35 @@
-"""GPU smoke test of the segment expert: the tiny SAM on CUDA (float16 by default), no Ray."""
+"""The segment expert on a GPU replica (num_gpus, device auto, float16) with the tiny SAM."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.gpu
+from tests.experts.harness import call_tool, observation
+from tests.experts.tiny_segment import build_tiny_segment
+from tests.gpu.probes import BATCHING, SegmentOnCuda, on_gpu
+
+pytestmark = [pytest.mark.gpu, pytest.mark.ray]
 
 
-def test_segment_runs_on_cuda(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device on this machine")
-    from experts.base import ImageData
-    from experts.segment import Segment
-    from tests.experts.tiny_segment import build_tiny_segment
-
-    expert = Segment({"model": str(build_tiny_segment(tmp_path / "sam")), "device": "cuda"})
-    expert.setup()
-    assert expert.backend.model.dtype == torch.float16
+def test_segment_runs_batched_on_a_gpu_replica(orch, tmp_path) -> None:
+    options = {"model": str(build_tiny_segment(tmp_path / "sam"))}
     rng = np.random.default_rng(0)
-    first, second = (rng.integers(0, 256, (48, 80, 3), dtype=np.uint8) for _ in range(2))
-
-    def call(array: np.ndarray, **prompts) -> Segment.Input:
-        return Segment.Input.model_validate({"image": ImageData("image-1", array), **prompts})
-
-    results = expert.run_batch(
-        [
-            call(first, boxes=[[1, 2, 30, 40], [40, 5, 80, 45]]),
-            call(second, points=[[3, 4], [60, 20]], point_labels=[1, 0], multimask=True),
-            call(first, boxes=[[0, 0, 10, 10]], points=[[5, 5]]),
-        ]
-    )
-    assert [len(r.masks) for r in results] == [2, 3, 1]
-    for result in results:
-        assert all(m.array.shape == (48, 80) and m.array.dtype == bool for m in result.masks)
-        assert all(np.isfinite(result.scores))
-    again = expert.run(call(second, boxes=[[0, 0, 80, 48]]))
-    assert again.embedding_cached and again.masks[0].array.shape == (48, 80)
-    assert expert.cache.nbytes == 2 * 16 * 8 * 8 * 2  # two 1x16x8x8 float16 embeddings
+    images = [rng.integers(0, 256, (48, 80, 3), dtype=np.uint8) for _ in range(2)]
+    calls = [
+        {"image": "image-1", "boxes": [[1, 2, 30, 40], [40, 5, 80, 45]]},
+        {"image": "image-2", "points": [[3, 4], [60, 20]], "point_labels": [1, 0], "multimask": True},
+        {"image": "image-1", "boxes": [[0, 0, 10, 10]], "points": [[5, 5]]},
+    ]
+    with on_gpu(orch, SegmentOnCuda, options, batching=BATCHING) as name:
+        result = call_tool(orch, name, calls, images)
+        outputs = [observation(result, i)["output"] for i in range(3)]
+        assert [len(out["masks"]) for out in outputs] == [2, 3, 1]
+        for out in outputs:
+            assert all(result.artifacts[m["handle"]].shape == [80, 48] for m in out["masks"])
+            assert all(math.isfinite(score) for score in out["scores"])
+        again = call_tool(orch, name, {"image": "image-2", "boxes": [[0, 0, 80, 48]]}, session=result.session)
+    output = observation(again)["output"]
+    assert output["embedding_cached"] and again.artifacts[output["masks"][0]["handle"]].shape == [80, 48]

@@ -1,4 +1,4 @@
-"""Experts that exist only to exercise failure paths: slow, crashing, and fixed-latency ones."""
+"""Experts that exist only to exercise failure paths and concurrency: slow, crashing, timing ones."""
 
 from __future__ import annotations
 
@@ -24,6 +24,34 @@ class Sleepy(Expert):
     def run(self, inputs: Input) -> Output:
         time.sleep(inputs.seconds)
         return self.Output(waited=inputs.seconds)
+
+
+class Span(Expert):
+    name = "span"
+    description = "Waits for the given number of seconds and reports when it started and ended."
+
+    class Input(BaseModel):
+        seconds: float = Field(ge=0, le=5, description="how long to wait")
+
+    class Output(BaseModel):
+        started: float = Field(description="time.time() on the replica when the call began to run")
+        ended: float = Field(description="time.time() on the replica when it finished")
+
+    def run(self, inputs: Input) -> Output:
+        started = time.time()
+        time.sleep(inputs.seconds)
+        return self.Output(started=started, ended=time.time())
+
+
+class SerialSpan(Span):
+    name = "serial_span"
+    description = "The span expert on a replica that runs one call at a time (not thread-safe)."
+    thread_safe = False
+
+
+def overlap(spans: list[dict[str, float]]) -> bool:
+    """Whether the replica-side intervals ``{"started", "ended"}`` of the calls were all in flight at once."""
+    return max(s["started"] for s in spans) < min(s["ended"] for s in spans)
 
 
 class Broken(Expert):

@@ -1,4 +1,5 @@
-"""finish: once the outputs are saved, make the run's end explicit: an answer, or a failure and why."""
+"""finish: once the outputs are saved, make the run's end explicit in its run record: an answer, or a
+failure and why."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     The run's outputs are all saved first; one that could not be saved fails the run (the answer
     is kept, the failure names the lost artifacts).
     """
+    run_id = state["run_id"]
     failures = runtime.context.pixels.writer.flush()
     if failures:
         reason = describe_failures(failures, state.get("artifacts", {}))
@@ -30,9 +32,16 @@ def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "outcomes": [],
             "plan": None,
             "transcript": [{"role": "user", "content": render("failure", reason=reason)}],
+            "runs": [
+                {"run_id": run_id, "status": "failed", "failure": reason, "answer": state.get("answer")}
+            ],
         }
     if state.get("status") == "answered" and state.get("answer"):
-        return {"pending": [], "outcomes": []}
+        return {
+            "pending": [],
+            "outcomes": [],
+            "runs": [{"run_id": run_id, "status": "answered", "answer": state.get("answer")}],
+        }
     if state.get("status") == "cancelled":
         reason = state.get("failure") or "the task was stopped"
         note = f"The task was stopped before it finished ({reason}); what it produced so far is kept."
@@ -41,6 +50,7 @@ def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "outcomes": [],
             "plan": None,
             "transcript": [{"role": "user", "content": note}],
+            "runs": [{"run_id": run_id, "status": "cancelled", "failure": reason}],
         }
     reason = state.get("failure") or "the run ended without a final answer"
     return {
@@ -50,4 +60,5 @@ def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "pending": [],
         "outcomes": [],
         "transcript": [{"role": "user", "content": render("failure", reason=reason)}],
+        "runs": [{"run_id": run_id, "status": "failed", "failure": reason}],
     }

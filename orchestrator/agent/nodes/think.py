@@ -52,7 +52,7 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     turn = state.get("turn", 0) + 1
     started = time.time()
     try:
-        reply = ask_controller(ctx, controller_view(state.get("transcript", []), ctx.context_budget_tokens))
+        reply = ask_controller(ctx, controller_view(state, ctx.context_budget_tokens))
     except LLMError as err:
         reason = f"the controller ({ctx.llm.label}) failed: {err}"
         return {

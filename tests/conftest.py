@@ -14,6 +14,8 @@ pytest_plugins = ["tests.support.postgres", "tests.support.browser"]
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# A loaded 2-core machine can take longer than Ray's default to bring a raylet up.
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")
 for _var in ("MM_REACTOR_LLM_BASE_URL", "MM_REACTOR_LLM_MODEL", "MM_REACTOR_LLM_API_KEY", "RAY_ADDRESS"):
     os.environ.pop(_var, None)
 

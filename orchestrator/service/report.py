@@ -10,23 +10,44 @@ import base64
 import html
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from orchestrator.service.assets import SCRIPTS, STYLES, asset_text
 
-if TYPE_CHECKING:
-    from orchestrator.result import ArtifactInfo, Result
-
 __all__ = ["render_report", "report_data", "save_report"]
+
+
+class ArtifactView(Protocol):
+    """What the report reads of an artifact (``orchestrator.result.ArtifactInfo`` is one)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def path(self) -> Path | None: ...
+
+    def load(self) -> Any: ...
+
+
+class RunView(Protocol):
+    """What the report reads of a run (``orchestrator.result.Result`` is one); no import of it here,
+    since ``Result.save_report`` imports this module."""
+
+    @property
+    def artifacts(self) -> Mapping[str, ArtifactView]: ...
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
 
 _POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
-def _png(info: ArtifactInfo) -> bytes:
+def _png(info: ArtifactView) -> bytes:
     if info.path is not None:
         return info.path.read_bytes()  # the store keeps images and masks as PNG already
     value = np.asarray(info.load())
@@ -35,7 +56,7 @@ def _png(info: ArtifactInfo) -> bytes:
     return buffer.getvalue()
 
 
-def report_data(result: Result) -> dict[str, Any]:
+def report_data(result: RunView) -> dict[str, Any]:
     """The Result as JSON for the renderer, every artifact inlined (``url`` a data: URI, or ``value``).
 
     An artifact whose bytes cannot be read is kept with a ``missing`` note instead of failing the report.
@@ -95,7 +116,7 @@ MMReactor.render(document.getElementById("mmr-root"),
 """
 
 
-def save_report(result: Result, path: str | Path) -> Path:
+def save_report(result: RunView, path: str | Path) -> Path:
     """Write the self-contained HTML report of ``result`` to ``path`` (its folder is created)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

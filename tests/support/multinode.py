@@ -30,7 +30,7 @@ def main(workdir: str) -> None:
         head_node_args={
             "num_cpus": 1,
             "temp_dir": tempfile.mkdtemp(prefix="mmr-mn-", dir="/tmp"),
-            "include_dashboard": False,
+            "include_dashboard": True,  # the state API (replica placement) needs it
         },
     )
     node_a = cluster.add_node(num_cpus=1, resources={"node_a": 1})

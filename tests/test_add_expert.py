@@ -28,7 +28,7 @@ def test_concurrent_calls_share_a_batch_and_errors_stay_per_item(orch):
     batching = {"max_batch_size": 8, "batch_wait_timeout_s": 0.2}
     with deployed(orch, BatchProbe, batching=batching, max_ongoing_requests=16):
         calls = [{"value": i} for i in range(6)] + [{"value": -1}]
-        result = call_tool(orch, "batch_probe", calls)
+        result = call_tool(orch, "batch_probe", calls, expect_errors={6})
         sizes = [observation(result, i)["output"]["batch_size"] for i in range(6)]
         assert max(sizes) > 1, sizes
         assert [observation(result, i)["output"]["value"] for i in range(6)] == list(range(6))

@@ -80,3 +80,31 @@ def test_fifty_tasks_in_one_session(orch, small_budget):
         assert re.search(rf"\b{handle}\b", summary) and f"- {handle}: " in task
     assert "Task 49 " in summary and "run 48 finished" in summary  # the newest earlier task in detail
     assert last[-1]["content"].startswith('Observation: {"tool": "noop"')
+
+
+def test_each_run_leaves_a_structured_record(orch):
+    """What the memory reads: one record per run, where its task message is, and how it ended."""
+    session = "records"
+    image = np.zeros((6, 8, 3), dtype=np.uint8)
+    invert = 'Thought: invert\nAction: invert\nAction Input: {"image": "image-1"}'
+    good = orch.run(
+        "Task: invert it",
+        images=[image],
+        session=session,
+        chat_model=ScriptedChatModel([invert, "Final Answer: ok"]),
+    )
+    bad = orch.run(
+        "Final Answer: say nothing", session=session, chat_model=ScriptedChatModel(["no format"] * 4)
+    )
+    assert good.ok and not bad.ok
+    values = orch.graph.get_state({"configurable": {"thread_id": session}}).values
+    runs, transcript = values["runs"], values["transcript"]
+    assert [(r["run_id"], r["task"], r["inputs"], r["status"]) for r in runs] == [
+        (good.run_id, "Task: invert it", ["image-1"], "answered"),
+        (bad.run_id, "Final Answer: say nothing", [], "failed"),
+    ]
+    assert runs[0]["answer"] == "ok" and runs[1]["failure"] == bad.failure
+    assert runs[0]["transcript_start"] == 0 < runs[1]["transcript_start"] < len(transcript)
+    for run in runs:
+        first = transcript[run["transcript_start"]]
+        assert first["role"] == "user" and run["task"] in first["content"]

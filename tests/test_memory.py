@@ -364,8 +364,11 @@ def test_lines_count_failed_calls_and_say_how_a_run_was_stopped():
     s.call("crop", {"image": img, "box": [0, 0, 900, 9]}, error="box extends past the 64x48 image")
     s.call("crop", {"image": img, "box": [0, 0, 9, 9]}, {"image": {"new": "image", "size": [9, 9]}})
     s._end(status="cancelled", failure="the task was cancelled")
+    s.task("and then?", images=0)
+    s._end(status="interrupted", failure="the process stopped during the run")
     s.task("and now?", images=0)
     summary = controller_view(s.state, 400)[0]["content"]
+    assert '- Task 5 "and then?": tools none → interrupted: the process stopped during the run' in summary
     line = next(line for line in summary.splitlines() if line.startswith("- Task 4 "))
     assert (
         "tools crop x2 (1 failed); inputs image-7; produced image-8 → stopped: the task was cancelled" in line

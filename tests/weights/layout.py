@@ -1,7 +1,7 @@
 """Where the real-weight tests find models: ``$MM_REACTOR_WEIGHTS/<model id>/``.
 
 Each model sits under the weights directory at its hub id, as ``huggingface-cli download`` writes
-it, e.g. ``$MM_REACTOR_WEIGHTS/IDEA-Research/grounding-dino-tiny/config.json``. The ids are the
+it, e.g. ``$MM_REACTOR_WEIGHTS/<org>/<model>/config.json``. The ids are the
 experts' own ``Settings`` defaults, so the tests load exactly what a default config deploys.
 The controller has no default model: name one with ``$MM_REACTOR_WEIGHTS_CONTROLLER``.
 """
@@ -16,8 +16,8 @@ import pytest
 WEIGHTS_ENV = "MM_REACTOR_WEIGHTS"
 CONTROLLER_ENV = "MM_REACTOR_WEIGHTS_CONTROLLER"
 LAYOUT = (
-    "each model in <dir>/<model id>/, e.g. `huggingface-cli download IDEA-Research/grounding-dino-tiny "
-    "--local-dir <dir>/IDEA-Research/grounding-dino-tiny`"
+    "each model in <dir>/<model id>/, e.g. `huggingface-cli download <org>/<model> --local-dir "
+    "<dir>/<org>/<model>` for each expert's default model (its Settings().model)"
 )
 
 

@@ -25,6 +25,7 @@ from llm.scripted import ScriptedChatModel
 from orchestrator import Orchestrator, StorageError
 from orchestrator.config import load_config
 from orchestrator.serving.runtime import ExpertRuntime
+from orchestrator.storage.artifacts import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -236,6 +237,42 @@ def test_the_kernels_file_size_limit_is_a_storage_error_naming_the_store(tmp_pat
     assert out.get("error") == "StorageError", out
     assert out["path"] == str(tmp_path / "artifacts")
     assert "the file-size limit is reached" in out["message"] and "File too large" in out["message"]
+
+
+@pytest.mark.ray
+def test_an_output_that_cannot_be_saved_fails_the_run_naming_the_store(orch, tmp_path):
+    """Mid-run: the replica's new image does not fit on the artifact disk; the run ends failed."""
+    picture = np.random.default_rng(7).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    sizing = tmp_path / "sizing"
+    _, _, uri = ArtifactStore(sizing).put("image", picture)
+    room = (sizing / uri).stat().st_size  # the input fits, the replica's output does not
+    artifacts = tmp_path / "artifacts"
+    config = {
+        "data_dir": str(tmp_path),
+        "ray": {"app_prefix": "test-"},  # the experts of the session's shared orchestrator
+        "experts": {"invert": {"class": "tests.support.experts:Invert"}},
+        "artifact_store": {
+            "class": "tests.support.storage_faults:FullDirectory",
+            "options": {"root": str(artifacts), "room": room},
+        },
+    }
+    invert = 'Thought: invert\nAction: invert\nAction Input: {"image": "image-1"}'
+    with Orchestrator.local(config, deploy=False) as limited:
+        result = limited.run(
+            "invert it",
+            images=[picture],
+            session="full",
+            chat_model=ScriptedChatModel([invert, "Final Answer: done"]),
+        )
+        stored = limited.runner.values("full")
+    assert result.status == "failed"
+    failure = result.failure or ""
+    assert failure.startswith("outputs could not be saved to the artifact store: image-2: cannot save image")
+    assert (
+        str(artifacts) in failure
+        and "the disk is full (OSError: [Errno 28] No space left on device" in failure
+    )
+    assert stored["runs"][-1]["status"] == "failed" and stored["runs"][-1]["failure"] == failure
 
 
 # -- closing ---------------------------------------------------------------------------------------------

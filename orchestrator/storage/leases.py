@@ -160,6 +160,9 @@ class HeldLease:
         )
 
     def release(self) -> None:
+        """Stop renewing and give the session up (once; a lost lease is not ours to give up)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()

@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,53 @@ def test_a_failed_turn_that_could_be_recorded_says_so_to_the_next_turn(tmp_path)
     assert failed.status == "failed" and "recorded in the session as failed" in (failed.failure or "")
     seen = "\n".join(m["content"] for m in model.seen[0])
     assert "storage failed while running the task 'second'" in seen
+
+
+def test_a_full_postgres_database_takes_the_session_back(tmp_path, postgres_url):
+    """The server refuses new checkpoints with SQLSTATE 53100 (disk full) in the middle of a turn."""
+    import psycopg
+
+    session = f"pg-full-{uuid.uuid4().hex[:8]}"
+    settings = {"checkpointer": "postgres", "postgres_url": postgres_url}
+    trigger = f"full_{session.replace('-', '_')}"
+
+    def fill_the_disk(messages: list[Any]) -> str:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                f"CREATE FUNCTION {trigger}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.thread_id = '{session}' THEN RAISE EXCEPTION "
+                "'could not extend file: No space left on device' USING ERRCODE = '53100'; "
+                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            admin.execute(
+                f"CREATE TRIGGER {trigger} BEFORE INSERT ON checkpoints "
+                f"FOR EACH ROW EXECUTE FUNCTION {trigger}()"
+            )
+        return "Thought: done\nFinal Answer: two"
+
+    orch = local(tmp_path, **settings)
+    try:
+        assert orch.run("first", images=[photo(1)], session=session, chat_model=answer("one")).ok
+        before = orch.runner.values(session)
+        result = orch.run(
+            "second", images=[photo(2)], session=session, chat_model=ScriptedChatModel([fill_the_disk])
+        )
+        after, pending = orch.runner.values(session), orch.pending_run(session)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f"DROP TRIGGER IF EXISTS {trigger} ON checkpoints")
+            admin.execute(f"DROP FUNCTION IF EXISTS {trigger}()")
+    try:
+        third = orch.run("third", session=session, chat_model=answer("three"))
+    finally:
+        orch.close()
+    assert result.status == "failed"
+    failure = result.failure or ""
+    assert "the database server's disk is full" in failure and "No space left on device" in failure, failure
+    assert postgres_url.split("@")[-1] in failure  # the server, by its (redacted) URL
+    assert "taken back to exactly where it was before this turn" in failure
+    assert after == before and pending is None  # exactly as it was
+    assert third.ok and third.interrupted_runs == []
 
 
 # -- damaged, empty and foreign database files ------------------------------------------------------------

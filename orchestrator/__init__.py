@@ -5,7 +5,7 @@ The public surface is what ``__all__`` lists; everything in the wings (``agent``
 """
 
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
-from orchestrator.errors import ConfigError, DeploymentError, InputError, ReactorError
+from orchestrator.errors import ConfigError, DeploymentError, InputError, ReactorError, StorageError
 from orchestrator.events import Event
 from orchestrator.result import ArtifactInfo, Result, Step
 from orchestrator.sdk import Orchestrator
@@ -24,5 +24,6 @@ __all__ = [
     "Result",
     "Session",
     "Step",
+    "StorageError",
     "load_config",
 ]

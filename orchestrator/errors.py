@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DeploymentError", "InputError", "ReactorError"]
+__all__ = ["ConfigError", "DeploymentError", "InputError", "ReactorError", "StorageError"]
 
 
 class ReactorError(Exception):
@@ -19,3 +19,18 @@ class ConfigError(ReactorError, ValueError):
 
 class DeploymentError(ReactorError, RuntimeError):
     """Ray or Ray Serve could not be started or an expert could not be deployed."""
+
+
+class StorageError(ReactorError, RuntimeError):
+    """Session state or artifact bytes could not be read or written: a full disk, a damaged, empty or
+    foreign database file, an unreachable database server.
+
+    ``path`` is where (a file, a directory, a redacted database URL) and ``cause`` what the store
+    said. Raised before any work of a run; a failure during a run ends it as a failed ``Result``
+    instead, with this text as its failure. The session is never left with a rewritten past.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.cause = cause

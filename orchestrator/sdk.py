@@ -45,9 +45,9 @@ class Orchestrator:
         self.runtime = runtime
         self.chat_model = chat_model
         self.store = open_artifact_store(config)
-        self._checkpointer, self._close_checkpointer = open_checkpointer(config)
-        self.graph = build_graph(self._checkpointer)
-        self.runner = Runner(self.graph, self.store, runtime.catalogue, config)
+        self._checkpointer = open_checkpointer(config)
+        self.graph = build_graph(self._checkpointer.saver)
+        self.runner = Runner(self.graph, self.store, runtime.catalogue, config, self._checkpointer.leases)
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ class Orchestrator:
         try:
             self.runtime.close()
         finally:
-            self._close_checkpointer()
+            self._checkpointer.close()
 
     def __enter__(self) -> Orchestrator:
         return self

@@ -105,9 +105,9 @@ def test_a_plugin_registers_every_kind_of_extension_by_name(plugin, tmp_path: Pa
             "artifact_store": {"name": "dict", "options": {"name": "t"}},
         }
     )
-    saver, close = open_checkpointer(config)
-    close()
-    assert type(saver).__name__ == "InMemorySaver"
+    opened = open_checkpointer(config)
+    opened.close()
+    assert type(opened.saver.inner).__name__ == "InMemorySaver"
     store = open_artifact_store(config)
     assert isinstance(store.bytes, DictStore) and not store.is_local and store.url == "dict://t"
     pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)

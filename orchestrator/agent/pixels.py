@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import ray
 
+from orchestrator.errors import StorageError
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
 __all__ = ["ArtifactWriter", "PixelCache", "WriteFailure", "describe_failures"]
@@ -34,15 +35,22 @@ class WriteFailure:
 
 
 def describe_failures(failures: list[WriteFailure], table: dict[str, ArtifactRecord]) -> str:
-    """What could not be saved, by handle, and what to do: the text of a run's failure."""
+    """What could not be saved, by handle, where and why, and what to do: the text of a run's failure."""
     parts = []
     for failure in failures:
         handles = [h for h, record in table.items() if record["id"] == failure.artifact_id]
         name = ", ".join(handles) or f"{failure.kind} {failure.artifact_id[:12]}"
-        parts.append(f"{name} ({failure.error})")
+        parts.append(f"{name}: {failure.error}")
+    return "outputs could not be saved to the artifact store: " + " ".join(parts)
+
+
+def _failure_text(error: BaseException) -> str:
+    """A storage failure already names the store, the cause and what to do; anything else is described."""
+    if isinstance(error, StorageError):
+        return str(error)
     return (
-        "outputs could not be saved to the artifact store: " + "; ".join(parts) + ". Check that the "
-        "artifact store is reachable and writable, then run the task again"
+        f"{type(error).__name__}: {error}. Check that the artifact store is reachable and writable, "
+        "then run the task again."
     )
 
 
@@ -93,7 +101,7 @@ class ArtifactWriter:
             error = write.exception()
             if error is not None and artifact_id not in self._reported:
                 self._reported.add(artifact_id)
-                failures.append(WriteFailure(artifact_id, kind, f"{type(error).__name__}: {error}"))
+                failures.append(WriteFailure(artifact_id, kind, _failure_text(error)))
         return failures
 
     def close(self) -> None:

@@ -15,14 +15,16 @@ from langgraph.types import Command
 from llm.base import ChatModel
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.execution import drive
+from orchestrator.agent.failed_turn import end_failed_turn
 from orchestrator.agent.pixels import PixelCache
 from orchestrator.agent.state import AgentState
 from orchestrator.config import ReactorConfig
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, StorageError
 from orchestrator.events import RunStarted
 from orchestrator.result import describe_artifact
 from orchestrator.serving.catalogue import ExpertCatalogue
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, next_handle
+from orchestrator.storage.leases import HeldLease, InProcessLeases, LeaseKeeper
 from prompts import render
 
 __all__ = ["Runner"]
@@ -37,11 +39,13 @@ class Runner:
         store: ArtifactStore,
         catalogue: ExpertCatalogue,
         config: ReactorConfig,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.graph = graph
         self.store = store
         self.catalogue = catalogue
         self.config = config
+        self.leases = leases or LeaseKeeper(InProcessLeases(), where="this process")
         self._lock = threading.RLock()
         self._active: dict[str, threading.Event] = {}
 
@@ -59,7 +63,10 @@ class Runner:
     def unfinished(self, session: str) -> dict[str, Any] | None:
         """The session's last run if it did not finish: its task, progress and whether it awaits approval."""
         snapshot = self.graph.get_state(self.thread(session))
-        if not snapshot.next:
+        # A process that stopped right after storing a run's input leaves only a pending __start__
+        # task (the values already show that run): it is that run which is unfinished.
+        following = list(snapshot.next) or [task.name for task in snapshot.tasks]
+        if not following:
             return None
         values = snapshot.values
         return {
@@ -67,7 +74,7 @@ class Runner:
             "task": values.get("task"),
             "turn": values.get("turn", 0),
             "steps": len([s for s in values.get("steps", []) if s["run_id"] == values.get("run_id")]),
-            "next": list(snapshot.next),
+            "next": following,
             "awaiting_approval": bool(snapshot.interrupts),
         }
 
@@ -97,6 +104,7 @@ class Runner:
                 "runs": [
                     {
                         "run_id": unfinished["run_id"],
+                        "task": unfinished["task"],
                         "status": "interrupted",
                         "failure": "the process stopped during the run",
                     }
@@ -145,7 +153,8 @@ class Runner:
         started = time.perf_counter()
         with self._session(session) as cancel:
             interrupted = self.mark_interrupted(session)
-            before = self.values(session)
+            snapshot = self.graph.get_state(self.thread(session))
+            head, before = snapshot.config["configurable"].get("checkpoint_id"), dict(snapshot.values)
             table: dict[str, ArtifactRecord] = dict(before.get("artifacts", {}))
             context = self._context(controller, steps_budget, deadline_s, cancel)
             new: dict[str, ArtifactRecord] = {}
@@ -206,6 +215,19 @@ class Runner:
                     if event.type == "end" and interrupted:
                         event.result.interrupted_runs = [interrupted]
                     yield event
+            except StorageError as err:  # mid-run: the run ends failed, the session keeps its past
+                yield from end_failed_turn(
+                    self.graph,
+                    self.thread(session, steps_budget),
+                    err,
+                    run_id=run_id,
+                    task=task,
+                    head=head,
+                    before=before,
+                    store=self.store,
+                    controller=controller,
+                    started=started,
+                )
             finally:
                 context.pixels.close()
 
@@ -226,6 +248,7 @@ class Runner:
                 raise InputError(f"session {session!r} has no unfinished run to resume")
             budget = steps_budget or self.config.max_steps
             context = self._context(controller, budget, deadline_s, cancel)
+            snapshot = self.graph.get_state(self.thread(session))
             yield RunStarted(
                 session=session, run_id=unfinished["run_id"], task=unfinished["task"], inputs=[], resumed=True
             )
@@ -236,6 +259,19 @@ class Runner:
                     self.thread(session, budget),
                     context,
                     session=session,
+                    store=self.store,
+                    controller=controller,
+                    started=started,
+                )
+            except StorageError as err:  # mid-run: the run ends failed, the session keeps its past
+                yield from end_failed_turn(
+                    self.graph,
+                    self.thread(session, budget),
+                    err,
+                    run_id=unfinished["run_id"],
+                    task=unfinished["task"],
+                    head=snapshot.config["configurable"].get("checkpoint_id"),
+                    before=dict(snapshot.values),
                     store=self.store,
                     controller=controller,
                     started=started,
@@ -253,8 +289,12 @@ class Runner:
         return True
 
     class _SessionGuard:
+        """One run per session: within this orchestrator (cancellable), and across processes by the
+        session's lease in the checkpoint database (taken first, renewed while the run lives)."""
+
         def __init__(self, runner: Runner, session: str) -> None:
             self.runner, self.session, self.cancel = runner, session, threading.Event()
+            self.lease: HeldLease | None = None
 
         def __enter__(self) -> threading.Event:
             with self.runner._lock:
@@ -263,11 +303,21 @@ class Runner:
                         f"session {self.session!r} is already running a task in this orchestrator"
                     )
                 self.runner._active[self.session] = self.cancel
+            try:
+                self.lease = self.runner.leases.hold(self.session, on_lost=self.cancel.set)
+            except BaseException:
+                with self.runner._lock:
+                    self.runner._active.pop(self.session, None)
+                raise
             return self.cancel
 
         def __exit__(self, *exc: object) -> None:
-            with self.runner._lock:
-                self.runner._active.pop(self.session, None)
+            try:
+                if self.lease is not None:
+                    self.lease.release()
+            finally:
+                with self.runner._lock:
+                    self.runner._active.pop(self.session, None)
 
     def _session(self, session: str) -> Runner._SessionGuard:
         return Runner._SessionGuard(self, session)

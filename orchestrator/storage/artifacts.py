@@ -21,8 +21,9 @@ from experts.protocol import content_id, pixel_content_id
 from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
 from extensions.lookup import check_options
 from orchestrator.config import ReactorConfig
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, StorageError
 from orchestrator.storage.blobs import ByteStore, LocalDirectory, byte_store_for
+from orchestrator.storage.faults import storage_error
 
 __all__ = [
     "ArtifactKind",
@@ -98,14 +99,22 @@ class ArtifactStore:
         return self.bytes.url_of(record["uri"])
 
     def put(self, kind: str, value: Any) -> tuple[str, list[int], str]:
-        """Store ``value`` as an artifact of ``kind``; returns (id, shape, uri). Idempotent."""
+        """Store ``value`` as an artifact of ``kind``; returns (id, shape, uri). Idempotent.
+
+        Raises :class:`~orchestrator.errors.StorageError` (naming the store, the artifact and the
+        cause) when the bytes cannot be written; ``ValueError`` when ``value`` is not of ``kind``."""
         payload, shape = _encode(kind, value)
         if kind in ("boxes", "text"):
             artifact_id = content_id(kind, shape, payload)
         else:
             artifact_id = pixel_content_id(kind, value)
         uri = artifact_uri(kind, artifact_id)
-        self.bytes.write(uri, payload)
+        try:
+            self.bytes.write(uri, payload)
+        except StorageError:
+            raise
+        except Exception as err:  # a full disk, no rights, an unreachable bucket, a failing plugin
+            raise storage_error(f"cannot save {kind} artifact {uri} to", str(self.root), err) from err
         return artifact_id, shape, uri
 
     def read_bytes(self, record: ArtifactRecord) -> bytes:
@@ -118,6 +127,11 @@ class ArtifactStore:
                 f"{self.root}; was the data directory moved or cleaned, or does this process use a "
                 "different artifact_store than the one that wrote it?"
             ) from None
+        except StorageError:
+            raise
+        except Exception as err:
+            action = f"cannot read artifact {record['handle']} ({record['uri']}) from"
+            raise storage_error(action, str(self.root), err, reading=True) from err
 
     def load(self, record: ArtifactRecord) -> Any:
         """The artifact's value: an RGB uint8 array, a bool mask array, a list of boxes or a text."""

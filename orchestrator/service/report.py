@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from experts.protocol import PIXEL_KINDS
 from orchestrator.service.assets import SCRIPTS, STYLES, asset_text
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def report_data(result: Result) -> dict[str, Any]:
         entry = data["artifacts"][handle]
         entry.update(path=None, url="")
         try:
-            if info.kind in ("image", "mask"):
+            if info.kind in PIXEL_KINDS:
                 entry["url"] = "data:image/png;base64," + base64.b64encode(_png(info)).decode("ascii")
             else:
                 entry["value"] = info.load()

@@ -37,7 +37,7 @@ class HedSettings(DeviceSettings):
     )
     resolution: int = Field(
         default=512,
-        ge=64,
+        ge=16,
         le=2048,
         description="the image's shorter side is scaled to this for the network; the map is scaled back",
     )

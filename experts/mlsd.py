@@ -19,6 +19,19 @@ LISTED_SEGMENTS = 20
 """The output lists at most this many segments (the longest); the map draws them all."""
 
 
+def _inside(
+    segments: list[tuple[float, float, float, float]], width: int, height: int, shortest: float
+) -> list[list[float]]:
+    """Segments with their ends clamped to the image, those at least ``shortest`` long, rounded."""
+    kept = []
+    for x0, y0, x1, y1 in segments:
+        ends = [min(max(x0, 0.0), width - 1.0), min(max(y0, 0.0), height - 1.0)]
+        ends += [min(max(x1, 0.0), width - 1.0), min(max(y1, 0.0), height - 1.0)]
+        if math.dist(ends[:2], ends[2:]) >= max(shortest, 1e-6):
+            kept.append([round(v, 1) for v in ends])
+    return kept
+
+
 class MlsdInput(BaseModel):
     image: ImageRef = Field(description="the image to find straight lines in")
     score_threshold: float | None = Field(
@@ -107,20 +120,18 @@ class Mlsd(Expert[MlsdInput, MlsdOutput]):
             tp_map = self._net(pixels.to(self._device, self._dtype))
         thresholds = [s.score_threshold if i.score_threshold is None else i.score_threshold for i in batch]
         found = decode_segments(tp_map, min(thresholds))
-        scale = side / tp_map.shape[-1]  # TP-map pixels → network input pixels
+        map_height, map_width = tp_map.shape[-2:]
         results: list[MlsdOutput | ExpertError] = []
         for inputs, threshold, segments in zip(batch, thresholds, found, strict=True):
-            image = inputs.image
-            sx, sy = scale * image.width / side, scale * image.height / side
             shortest = s.min_length if inputs.min_length is None else inputs.min_length
-            kept = []
-            for x0, y0, x1, y1, score in segments:
-                if score <= threshold:
-                    continue
-                segment = [x0 * sx, y0 * sy, x1 * sx, y1 * sy]
-                if math.dist(segment[:2], segment[2:]) >= max(shortest, 1e-6):
-                    kept.append([round(v, 1) for v in segment])
-            results.append(self._output(kept, image.width, image.height))
+            width, height = inputs.image.width, inputs.image.height
+            sx, sy = width / map_width, height / map_height  # TP-map pixels → image pixels
+            scaled = [
+                (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+                for x0, y0, x1, y1, score in segments
+                if score > threshold
+            ]
+            results.append(self._output(_inside(scaled, width, height, shortest), width, height))
         return results
 
     @staticmethod

@@ -17,17 +17,21 @@ EdgeMap = Annotated[
     WithJsonSchema({"type": "string", "description": "handle of a soft-edge map (hed-1) or of an image"}),
 ]
 
-# A 3x3 line through the centre in each of four directions: a pixel that is the largest along one of
-# them is on the ridge of an edge.
-_LINES = [
-    np.array(kernel, np.uint8)
-    for kernel in (
-        [[0, 0, 0], [1, 1, 1], [0, 0, 0]],
-        [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
-        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
-        [[0, 0, 1], [0, 1, 0], [1, 0, 0]],
-    )
-]
+_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
+"""Across which a ridge is looked for: horizontal, vertical and the two diagonals, as (dy, dx)."""
+
+
+def _ridges(edges: np.ndarray) -> np.ndarray:
+    """Where ``edges`` peaks across some direction: at least both neighbours, above one of them."""
+    padded = np.pad(edges.astype(np.int16), 1, mode="edge")
+    height, width = edges.shape
+    centre = padded[1:-1, 1:-1]
+    found = np.zeros(edges.shape, bool)
+    for dy, dx in _DIRECTIONS:
+        before = padded[1 - dy : 1 - dy + height, 1 - dx : 1 - dx + width]
+        after = padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        found |= (centre >= before) & (centre >= after) & ((centre > before) | (centre > after))
+    return found
 
 
 class ScribbleInput(BaseModel):
@@ -52,15 +56,12 @@ class ScribbleOutput(BaseModel):
 def scribble_map(edges: np.ndarray, threshold: float, thickness: float) -> np.ndarray:
     """HxW uint8 strokes (0 or 255) from HxW uint8 edge strength.
 
-    The edges are thinned to their ridges (pixels that are the largest along one of four directions),
-    the ridges above ``threshold`` kept, then blurred by ``thickness`` and binarised again, which
+    The edges are thinned to their ridges (pixels that peak across one of four directions), the
+    ridges stronger than ``threshold`` kept, then blurred by ``thickness`` and binarised again, which
     widens and rounds them like a hand-drawn line.
     """
-    ridges = np.zeros_like(edges)
-    for line in _LINES:
-        on_ridge = cv2.dilate(edges, line) == edges
-        ridges[on_ridge] = edges[on_ridge]
-    strokes: np.ndarray = np.where(ridges > round(threshold * 255), 255, 0).astype(np.uint8)
+    keep = _ridges(edges) & (edges > round(threshold * 255))
+    strokes: np.ndarray = np.where(keep, 255, 0).astype(np.uint8)
     if thickness > 0:
         strokes = cv2.GaussianBlur(strokes, (0, 0), thickness)
     return np.where(strokes > 4, 255, 0).astype(np.uint8)

@@ -24,8 +24,8 @@ __all__ = [
 ]
 
 
-def build_tiny_vitpose(directory: str | Path, seed: int = 0) -> Path:
-    """Save a tiny random ViTPose (COCO's 17 keypoints) and its image processor; returns the directory."""
+def build_tiny_vitpose(directory: str | Path, keypoints: int = 17, seed: int = 0) -> Path:
+    """Save a tiny random ViTPose (COCO's 17 keypoints unless told) and its image processor; returns it."""
     import torch
     from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation
     from transformers.models.vitpose.image_processing_pil_vitpose import VitPoseImageProcessorPil
@@ -39,7 +39,7 @@ def build_tiny_vitpose(directory: str | Path, seed: int = 0) -> Path:
         mlp_ratio=2,
         out_indices=[2],
     )
-    config = VitPoseConfig(backbone_config=backbone, num_labels=17)
+    config = VitPoseConfig(backbone_config=backbone, num_labels=keypoints)
     torch.manual_seed(seed)
     VitPoseForPoseEstimation(config).save_pretrained(directory)
     VitPoseImageProcessorPil(size={"height": 64, "width": 48}).save_pretrained(directory)

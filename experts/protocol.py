@@ -29,6 +29,7 @@ __all__ = [
     "PIXEL_KINDS",
     "ErrorKind",
     "Failure",
+    "MapKind",
     "NewArtifact",
     "PixelRef",
     "Reply",

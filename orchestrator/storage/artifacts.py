@@ -17,8 +17,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 from PIL import Image
 
-from experts.maps import MapKind
-from experts.protocol import IMAGE_KINDS, PIXEL_KINDS, content_id, pixel_content_id
+from experts.protocol import IMAGE_KINDS, PIXEL_KINDS, MapKind, content_id, pixel_content_id
 from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
 from extensions.lookup import check_options
 from orchestrator.config import ReactorConfig

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
@@ -198,6 +198,7 @@ class NewImage:
     """An image an expert produced (HxWx3 uint8 RGB); stored as a new image artifact."""
 
     array: np.ndarray
+    kind: ClassVar[Literal["image"]] = "image"
 
 
 @dataclass
@@ -206,6 +207,7 @@ class NewMask:
 
     array: np.ndarray
     score: float | None = None
+    kind: ClassVar[Literal["mask"]] = "mask"
 
 
 @dataclass
@@ -217,6 +219,7 @@ class NewBoxes:
     """
 
     items: list[dict[str, Any]] = field(default_factory=list)
+    kind: ClassVar[Literal["boxes"]] = "boxes"
 
 
 @dataclass
@@ -224,6 +227,7 @@ class NewText:
     """Text an expert produced; stored as a text artifact."""
 
     text: str
+    kind: ClassVar[Literal["text"]] = "text"
 
 
 InputT = TypeVar("InputT", bound=BaseModel)

@@ -220,13 +220,7 @@ def pack_output(
 
     def walk(value: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(value, (NewImage, NewMask, NewMap)):
-            kind = (
-                value.kind
-                if isinstance(value, NewMap)
-                else "image"
-                if isinstance(value, NewImage)
-                else "mask"
-            )
+            kind = value.kind
             array = _pixels(kind, value.array)
             shape = pixel_shape(array)
             summary: dict[str, Any] = {"size": shape}

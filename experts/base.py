@@ -17,15 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
 
 from experts._contract import placeholder_problem, render, run_signature_problem
+from experts.maps import MAP_KINDS
 
 __all__ = [
     "HANDLE_PATTERN",
+    "MAP_KINDS",
     "Expert",
     "ExpertDefinitionError",
     "ExpertError",
@@ -39,10 +41,12 @@ __all__ = [
     "NewText",
     "PendingRef",
     "artifact_kind_of",
+    "artifact_kinds_of",
     "looks_like_path",
+    "ref_validator",
 ]
 
-HANDLE_PATTERN = re.compile(r"^(image|mask|boxes|text)-([1-9][0-9]*)$")
+HANDLE_PATTERN = re.compile(rf"^(image|mask|boxes|text|{'|'.join(MAP_KINDS)})-([1-9][0-9]*)$")
 _PATHLIKE = re.compile(r"([/\\]|^~|^[A-Za-z]:|\.(png|jpe?g|gif|bmp|webp|tiff?|npy|json|txt)$|^file:)", re.I)
 
 
@@ -82,6 +86,8 @@ class ImageData:
     handle: str
     array: np.ndarray
     content_id: str | None = None
+    kind: str = "image"
+    """``image``, or the kind of a condition map (one of :data:`experts.maps.MAP_KINDS`)."""
 
     @property
     def width(self) -> int:
@@ -109,44 +115,67 @@ class MaskData:
         return int(self.array.shape[0])
 
 
-def artifact_kind_of(annotation: Any) -> str | None:
-    """``"image"`` / ``"mask"`` when an Input field's type is (or contains) ImageRef / MaskRef."""
+def artifact_kinds_of(annotation: Any) -> tuple[str, ...]:
+    """The artifact kinds an Input field's type takes (``("image",)`` for ImageRef), preferred first."""
     for item in getattr(annotation, "__metadata__", ()):
-        kind = getattr(getattr(item, "func", None), "artifact_kind", None)
-        if kind:
-            return kind
+        kinds = getattr(getattr(item, "func", None), "artifact_kinds", None)
+        if kinds:
+            return tuple(kinds)
     for arg in get_args(annotation):
-        kind = artifact_kind_of(arg)
-        if kind:
-            return kind
-    return None
+        kinds = artifact_kinds_of(arg)
+        if kinds:
+            return kinds
+    return ()
 
 
-def _ref_validator(kind: str, data_cls: type) -> PlainValidator:
+def artifact_kind_of(annotation: Any) -> str | None:
+    """``"image"`` / ``"mask"`` when an Input field's type is (or contains) ImageRef / MaskRef; for a
+    field that takes several kinds, the preferred one (see :func:`artifact_kinds_of`)."""
+    kinds = artifact_kinds_of(annotation)
+    return kinds[0] if kinds else None
+
+
+def _ref_validator(kind: str | tuple[str, ...], data_cls: type) -> PlainValidator:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    wanted, example = " or ".join(kinds), f"'{kinds[0]}-1'"
+
     def validate(value: Any) -> Any:
         if isinstance(value, data_cls | PendingRef):
-            if isinstance(value, PendingRef) and value.kind != kind:
-                raise ValueError(f"expected a {kind} handle like '{kind}-1', got '{value.handle}'")
+            handle, value_kind = getattr(value, "handle", ""), getattr(value, "kind", kinds[0])
+            if value_kind not in kinds:
+                raise ValueError(f"expected a {wanted} handle like {example}, got '{handle}'")
             return value
         if not isinstance(value, str):
-            raise ValueError(f"expected a {kind} handle like '{kind}-1', got {type(value).__name__}")
+            raise ValueError(f"expected a {wanted} handle like {example}, got {type(value).__name__}")
         text = value.strip()
         if looks_like_path(text):
             raise ValueError(
                 f"'{text}' looks like a file path or URL; name an artifact by its handle "
-                f"(like '{kind}-1') from the artifact table instead"
+                f"(like {example}) from the artifact table instead"
             )
         match = HANDLE_PATTERN.match(text)
         if not match:
-            raise ValueError(f"'{text}' is not an artifact handle; use one like '{kind}-1'")
-        if match.group(1) != kind:
+            raise ValueError(f"'{text}' is not an artifact handle; use one like {example}")
+        if match.group(1) not in kinds:
             raise ValueError(
-                f"'{text}' is a {match.group(1)} handle but a {kind} handle like '{kind}-1' is needed"
+                f"'{text}' is a {match.group(1)} handle but a {wanted} handle like {example} is needed"
             )
-        return PendingRef(handle=text, kind=kind)
+        return PendingRef(handle=text, kind=match.group(1))
 
-    validate.artifact_kind = kind  # type: ignore[attr-defined]
+    validate.artifact_kind = kinds[0]  # type: ignore[attr-defined]
+    validate.artifact_kinds = kinds  # type: ignore[attr-defined]
     return PlainValidator(validate)
+
+
+def ref_validator(*kinds: str) -> PlainValidator:
+    """The validator of an Input field that takes a handle of any of ``kinds`` (preferred first).
+
+    The controller writes a handle; the expert gets :class:`ImageData`, whose ``kind`` says which.
+    Use it with a JSON schema that names the kinds::
+
+        DepthMap = Annotated[ImageData, ref_validator("depth", "image"), WithJsonSchema({...})]
+    """
+    return _ref_validator(kinds, ImageData)
 
 
 ImageRef = Annotated[
@@ -169,6 +198,7 @@ class NewImage:
     """An image an expert produced (HxWx3 uint8 RGB); stored as a new image artifact."""
 
     array: np.ndarray
+    kind: ClassVar[Literal["image"]] = "image"
 
 
 @dataclass
@@ -177,6 +207,7 @@ class NewMask:
 
     array: np.ndarray
     score: float | None = None
+    kind: ClassVar[Literal["mask"]] = "mask"
 
 
 @dataclass
@@ -188,6 +219,7 @@ class NewBoxes:
     """
 
     items: list[dict[str, Any]] = field(default_factory=list)
+    kind: ClassVar[Literal["boxes"]] = "boxes"
 
 
 @dataclass
@@ -195,6 +227,7 @@ class NewText:
     """Text an expert produced; stored as a text artifact."""
 
     text: str
+    kind: ClassVar[Literal["text"]] = "text"
 
 
 InputT = TypeVar("InputT", bound=BaseModel)

@@ -1,12 +1,16 @@
-"""ControlNet: generate an image from a prompt that follows the edges, depth or layout of a condition map."""
+"""ControlNet: generate an image from a prompt that follows a condition map (edges, depth, pose, lines …).
+
+The condition kinds, where a call's map comes from and the maps computed here are in ``_conditions.py``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from experts._conditions import ADE20K_PALETTE, ConditionKind, ConditionMap, SegEstimator, pick_condition
 from experts._diffusion import (
     DiffusionSettings,
     SchedulerName,
@@ -29,56 +33,31 @@ from experts.base import Expert, ExpertError, ImageRef, NewImage
 from experts.canny import canny_edges
 from loading import pick_device, pick_dtype
 
-ConditionKind = Literal["canny", "depth", "seg"]
-
-# fmt: off
-ADE20K_PALETTE = np.array([  # the ADE20K colours the seg ControlNet was trained on, one per class
-    [120, 120, 120], [180, 120, 120], [6, 230, 230], [80, 50, 50], [4, 200, 3], [120, 120, 80],
-    [140, 140, 140], [204, 5, 255], [230, 230, 230], [4, 250, 7], [224, 5, 255], [235, 255, 7],
-    [150, 5, 61], [120, 120, 70], [8, 255, 51], [255, 6, 82], [143, 255, 140], [204, 255, 4],
-    [255, 51, 7], [204, 70, 3], [0, 102, 200], [61, 230, 250], [255, 6, 51], [11, 102, 255],
-    [255, 7, 71], [255, 9, 224], [9, 7, 230], [220, 220, 220], [255, 9, 92], [112, 9, 255],
-    [8, 255, 214], [7, 255, 224], [255, 184, 6], [10, 255, 71], [255, 41, 10], [7, 255, 255],
-    [224, 255, 8], [102, 8, 255], [255, 61, 6], [255, 194, 7], [255, 122, 8], [0, 255, 20],
-    [255, 8, 41], [255, 5, 153], [6, 51, 255], [235, 12, 255], [160, 150, 20], [0, 163, 255],
-    [140, 140, 140], [250, 10, 15], [20, 255, 0], [31, 255, 0], [255, 31, 0], [255, 224, 0],
-    [153, 255, 0], [0, 0, 255], [255, 71, 0], [0, 235, 255], [0, 173, 255], [31, 0, 255],
-    [11, 200, 200], [255, 82, 0], [0, 255, 245], [0, 61, 255], [0, 255, 112], [0, 255, 133],
-    [255, 0, 0], [255, 163, 0], [255, 102, 0], [194, 255, 0], [0, 143, 255], [51, 255, 0],
-    [0, 82, 255], [0, 255, 41], [0, 255, 173], [10, 0, 255], [173, 255, 0], [0, 255, 153],
-    [255, 92, 0], [255, 0, 255], [255, 0, 245], [255, 0, 102], [255, 173, 0], [255, 0, 20],
-    [255, 184, 184], [0, 31, 255], [0, 255, 61], [0, 71, 255], [255, 0, 204], [0, 255, 194],
-    [0, 255, 82], [0, 10, 255], [0, 112, 255], [51, 0, 255], [0, 194, 255], [0, 122, 255],
-    [0, 255, 163], [255, 153, 0], [0, 255, 10], [255, 112, 0], [143, 255, 0], [82, 0, 255],
-    [163, 255, 0], [255, 235, 0], [8, 184, 170], [133, 0, 255], [0, 255, 92], [184, 0, 255],
-    [255, 0, 31], [0, 184, 255], [0, 214, 255], [255, 0, 112], [92, 255, 0], [0, 224, 255],
-    [112, 224, 255], [70, 184, 160], [163, 0, 255], [153, 0, 255], [71, 255, 0], [255, 0, 163],
-    [255, 204, 0], [255, 0, 143], [0, 255, 235], [133, 255, 0], [255, 0, 235], [245, 0, 255],
-    [255, 0, 122], [255, 245, 0], [10, 190, 212], [214, 255, 0], [0, 204, 255], [20, 0, 255],
-    [255, 255, 0], [0, 153, 255], [0, 41, 255], [0, 255, 204], [41, 0, 255], [41, 255, 0],
-    [173, 0, 255], [0, 245, 255], [71, 0, 255], [122, 0, 255], [0, 255, 184], [0, 92, 255],
-    [184, 255, 0], [0, 133, 255], [255, 214, 0], [25, 194, 194], [102, 255, 0], [92, 0, 255],
-], dtype=np.uint8)
-# fmt: on
+__all__ = ["ADE20K_PALETTE", "ControlNet", "ControlNetInput", "ControlNetOutput", "ControlNetSettings"]
 
 
 class ControlNetInput(BaseModel):
     prompt: str = Field(min_length=1, description="what the new image should show")
-    condition: ConditionKind = Field(
-        description="what the new image follows: 'canny' (edges/outlines), 'depth' (3-D layout, near is "
-        "bright), 'seg' (regions coloured with the ADE20K palette)"
-    )
-    condition_image: ImageRef | None = Field(
+    condition: ConditionKind | None = Field(
         default=None,
-        description="an existing condition map of that kind (e.g. from the canny expert); give this or "
-        "'image' with compute_condition",
+        description="what the new image follows: 'canny' (edges), 'depth' (3-D layout), 'seg' (regions "
+        "in ADE20K colours), 'normal' (surface normals), 'pose' (OpenPose skeletons), 'hed' (soft edges), "
+        "'mlsd' (straight lines), 'scribble' (rough strokes); leave it out when condition_image is an "
+        "annotator's map (depth-1, pose-1 …): its kind says",
+    )
+    condition_image: ConditionMap | None = Field(
+        default=None,
+        description="a ready condition map: an annotator's map (depth-N, normal-N, pose-N, hed-N, mlsd-N, "
+        "scribble-N), or an image holding a map of the kind 'condition' names (e.g. from canny)",
     )
     image: ImageRef | None = Field(
-        default=None, description="a photo to compute the condition map from (needs compute_condition: true)"
+        default=None,
+        description="a photo to compute a canny or seg map from (needs compute_condition: true); other maps "
+        "come from their annotator experts",
     )
     compute_condition: bool = Field(
         default=False,
-        description="true: compute the condition map from 'image' (it is returned as 'condition')",
+        description="true: compute the canny or seg map from 'image' (it is returned as 'condition')",
     )
     low_threshold: float = Field(
         default=100, ge=0, le=255, description="canny only, when computing: weaker gradients are no edge"
@@ -114,6 +93,7 @@ class ControlNetOutput(BaseModel):
     condition: NewImage | None = Field(
         description="the condition map computed from 'image' (None when given)"
     )
+    condition_kind: ConditionKind = Field(description="the condition the image follows")
     seed: int = Field(description="the seed used (pass it again to reproduce this image)")
     nsfw_blocked: bool = nsfw_blocked_field()
 
@@ -130,13 +110,14 @@ class ControlNetSettings(DiffusionSettings):
             "canny": "lllyasviel/sd-controlnet-canny",
             "depth": "lllyasviel/sd-controlnet-depth",
             "seg": "lllyasviel/sd-controlnet-seg",
+            "normal": "lllyasviel/sd-controlnet-normal",
+            "pose": "lllyasviel/sd-controlnet-openpose",
+            "hed": "lllyasviel/sd-controlnet-hed",
+            "mlsd": "lllyasviel/sd-controlnet-mlsd",
+            "scribble": "lllyasviel/sd-controlnet-scribble",
         },
-        description="condition kind → ControlNetModel (hub id or directory); all load at replica start",
-    )
-    depth_model: str | None = Field(
-        default="Intel/dpt-hybrid-midas",
-        description="depth estimator for computed depth maps (transformers AutoModelForDepthEstimation); "
-        "loaded when a depth ControlNet is configured; null: only ready depth maps are accepted",
+        description="condition kind → ControlNetModel (hub id or directory); all load at replica start, so "
+        "list only the conditions this deployment serves",
     )
     seg_model: str | None = Field(
         default="openmmlab/upernet-convnext-small",
@@ -155,10 +136,11 @@ class ControlNet(Expert[ControlNetInput, ControlNetOutput]):
     extra = "diffusion"
     description = (
         "Generate a new image from a text prompt that keeps the structure of another image, with "
-        "Stable Diffusion + ControlNet. 'condition' picks what is kept: 'canny' (edges), 'depth' "
-        "(3-D layout) or 'seg' (regions). Give 'image' with compute_condition: true to derive the map "
-        "from a photo (returned as 'condition'), or 'condition_image' with a ready map. Returns the "
-        "generated 'image' and the 'seed'. Use it to restyle a scene or redraw it as something else."
+        "Stable Diffusion + ControlNet. Pass a condition map as 'condition_image': the map of an "
+        "annotator expert (depth, normal, pose, hed, mlsd, scribble: its kind picks the ControlNet), or "
+        "an image holding a map with 'condition' naming its kind. For 'canny' and 'seg' it can compute "
+        "the map from a photo: 'image' with compute_condition: true (returned as 'condition'). Returns "
+        "the generated 'image' and the 'seed'. Use it to restyle a scene or redraw it as something else."
     )
     Input = ControlNetInput
     Output = ControlNetOutput
@@ -184,21 +166,21 @@ class ControlNet(Expert[ControlNetInput, ControlNetOutput]):
         )
         # Every model the settings name loads now, so a missing one fails the deployment, not a task.
         self._pipelines = {kind: self._load_pipeline(kind, model) for kind, model in s.controlnets.items()}
-        self._estimators: dict[str, tuple[Any, Any]] = {}  # depth/seg → (processor, model)
-        for kind in ("depth", "seg"):
-            model_id = getattr(s, f"{kind}_model")
-            if kind in s.controlnets and model_id is not None:
-                self._estimators[kind] = self._load_estimator(kind, model_id)
+        self._seg: SegEstimator | None = None
+        if "seg" in s.controlnets and s.seg_model is not None:
+            self._seg = SegEstimator(s.seg_model, expert=self.name, device=self._device, dtype=self._dtype)
 
     def run(self, inputs: ControlNetInput) -> ControlNetOutput:
-        kind = inputs.condition
+        kind, given = pick_condition(
+            inputs.condition, inputs.condition_image, inputs.image, inputs.compute_condition
+        )
         if kind not in self.settings.controlnets:
             configured = ", ".join(sorted(self.settings.controlnets)) or "none"
             raise ExpertError(
                 f"no ControlNet is configured for condition '{kind}' (configured: {configured}); use one "
                 f"of those, or add options.controlnets.{kind} to this expert's config"
             )
-        computed, condition = self._condition_map(inputs)
+        condition = given.array if given is not None else self._compute(kind, inputs)
         width, height = self._output_size(inputs, condition)
         seed = pick_seed(inputs.seed)
         result = self._pipelines[kind](
@@ -217,93 +199,25 @@ class ControlNet(Expert[ControlNetInput, ControlNetOutput]):
         flagged = result.nsfw_content_detected
         return ControlNetOutput(
             image=NewImage(from_pil(result.images[0], (width, height))),
-            condition=NewImage(condition) if computed else None,
+            condition=None if given is not None else NewImage(condition),
+            condition_kind=kind,
             seed=seed,
             nsfw_blocked=bool(flagged and flagged[0]),
         )
 
-    # --- condition maps -----------------------------------------------------------------
-
-    def _condition_map(self, inputs: ControlNetInput) -> tuple[bool, np.ndarray]:
-        """(whether the map was computed here, the HxWx3 uint8 condition map)."""
-        kind, given, source = inputs.condition, inputs.condition_image, inputs.image
-        if given is not None and source is not None:
-            raise ExpertError(
-                "give either condition_image (a ready map) or image with compute_condition: true, not both"
-            )
-        if given is not None:
-            if inputs.compute_condition:
-                raise ExpertError(
-                    f"compute_condition needs 'image' (the photo to compute the {kind} map from); "
-                    "condition_image is used as it is"
-                )
-            return False, given.array
-        if source is None:
-            raise ExpertError(
-                f"no condition: give condition_image (an existing {kind} map) or image (a photo) "
-                "with compute_condition: true"
-            )
-        if not inputs.compute_condition:
-            raise ExpertError(
-                f"'image' is only used with compute_condition: true (compute its {kind} map); pass a "
-                "ready map as condition_image instead"
-            )
+    def _compute(self, kind: str, inputs: ControlNetInput) -> np.ndarray:
+        """The canny or seg map of ``inputs.image`` (the only maps computed here)."""
+        assert inputs.image is not None  # pick_condition returns no map only when there is a source
         if kind == "canny":
-            return True, canny_edges(source.array, inputs.low_threshold, inputs.high_threshold)
-        if kind not in self._estimators:
+            return canny_edges(inputs.image.array, inputs.low_threshold, inputs.high_threshold)
+        if self._seg is None:
             raise ExpertError(
-                f"this deployment cannot compute {kind} maps (options.{kind}_model is not set); pass a ready "
-                f"{kind} map as condition_image instead"
+                "this deployment cannot compute seg maps (options.seg_model is not set); pass a ready seg "
+                "map as condition_image with condition: 'seg' instead"
             )
-        if kind == "depth":
-            return True, self._depth(source.array)
-        return True, self._seg(source.array)
-
-    def _depth(self, array: np.ndarray) -> np.ndarray:
-        import torch
-
-        processor, model = self._estimators["depth"]
-        height, width = array.shape[:2]
-        pixels = processor(images=to_pil(array), return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
-            outputs = model(pixel_values=pixels.to(self._device, self._dtype))
-        depth = processor.post_process_depth_estimation(outputs, target_sizes=[(height, width)])[0]
-        depth = depth["predicted_depth"].float().cpu().numpy()
-        span = float(depth.max() - depth.min())
-        scaled = (depth - depth.min()) / span * 255.0 if span > 0 else np.zeros_like(depth)
-        gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-
-    def _seg(self, array: np.ndarray) -> np.ndarray:
-        import torch
-
-        processor, model = self._estimators["seg"]
-        height, width = array.shape[:2]
-        pixels = processor(images=to_pil(array), return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
-            outputs = model(pixel_values=pixels.to(self._device, self._dtype))
-        labels = processor.post_process_semantic_segmentation(outputs, target_sizes=[(height, width)])[0]
-        return ADE20K_PALETTE[labels.cpu().numpy() % len(ADE20K_PALETTE)]
+        return self._seg(inputs.image.array)
 
     # --- loading ------------------------------------------------------------------------
-
-    def _load_estimator(self, kind: str, model_id: str) -> tuple[Any, Any]:
-        """The (image processor, model) that computes ``kind`` maps."""
-        from transformers import (
-            AutoImageProcessor,
-            AutoModelForDepthEstimation,
-            AutoModelForSemanticSegmentation,
-        )
-
-        option = f"{kind}_model"
-        model_cls = AutoModelForDepthEstimation if kind == "depth" else AutoModelForSemanticSegmentation
-        processor = load_model(
-            AutoImageProcessor.from_pretrained, model_id, expert=self.name, option=option, backend="pil"
-        )
-        model = load_model(
-            model_cls.from_pretrained, model_id, expert=self.name, option=option, dtype=self._dtype
-        )
-        return processor, model.to(self._device).eval()
 
     def _load_pipeline(self, kind: str, model_id: str) -> Any:
         """The ControlNet pipeline for ``kind``: the shared base parts plus its ControlNet."""

@@ -22,10 +22,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from experts.base import ImageData, MaskData, NewBoxes, NewImage, NewMask, NewText
+from experts.maps import MAP_KINDS, MapKind, NewMap
 
 __all__ = [
+    "IMAGE_KINDS",
+    "PIXEL_KINDS",
     "ErrorKind",
     "Failure",
+    "MapKind",
     "NewArtifact",
     "PixelRef",
     "Reply",
@@ -48,7 +52,10 @@ ErrorKind = Literal["arguments", "input", "expert", "timeout", "resource"]
   object store.
 """
 
-PIXEL_KINDS = ("image", "mask")
+IMAGE_KINDS: tuple[str, ...] = ("image", *MAP_KINDS)
+"""Kinds held as HxWx3 uint8 RGB pixels: images and condition maps."""
+PIXEL_KINDS: tuple[str, ...] = (*IMAGE_KINDS, "mask")
+"""Kinds whose pixels travel through Ray's object store (the others travel by value)."""
 
 
 def content_id(kind: str, shape: Sequence[int], data: bytes | memoryview) -> str:
@@ -83,8 +90,9 @@ class PixelRef:
 
     def data(self, array: np.ndarray) -> ImageData | MaskData:
         """The expert-facing value once the pixels are fetched; the content id travels with them."""
-        cls = ImageData if self.kind == "image" else MaskData
-        return cls(self.handle, array, self.content_id)
+        if self.kind == "mask":
+            return MaskData(self.handle, array, self.content_id)
+        return ImageData(self.handle, array, self.content_id, self.kind)
 
 
 class NewArtifact(BaseModel):
@@ -97,7 +105,7 @@ class NewArtifact(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     path: tuple[str | int, ...]
-    kind: Literal["image", "mask", "boxes", "text"]
+    kind: Literal["image", "mask", "boxes", "text"] | MapKind
     shape: list[int]
     summary: dict[str, Any]
     """What the controller reads about it besides its handle (size, mask area and bbox, box items, text)."""
@@ -165,10 +173,10 @@ def format_validation_error(tool: str, err: ValidationError, errors: list[Any] |
 
 
 def _pixels(kind: str, array: Any) -> np.ndarray:
-    """Check a produced image (HxWx3 uint8) or mask (HxW; stored as bool)."""
+    """Check a produced image or map (HxWx3 uint8) or mask (HxW; stored as bool)."""
     array = np.asarray(array)
-    if kind == "image" and (array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3):
-        raise ValueError(f"a NewImage must hold an HxWx3 uint8 array, got {array.dtype} {array.shape}")
+    if kind in IMAGE_KINDS and (array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3):
+        raise ValueError(f"a new {kind} must hold an HxWx3 uint8 array, got {array.dtype} {array.shape}")
     if kind == "mask":
         if array.ndim != 2:
             raise ValueError(f"a NewMask must hold an HxW array, got shape {array.shape}")
@@ -211,8 +219,8 @@ def pack_output(
     artifacts: list[NewArtifact] = []
 
     def walk(value: Any, path: tuple[str | int, ...]) -> Any:
-        if isinstance(value, (NewImage, NewMask)):
-            kind: Literal["image", "mask"] = "image" if isinstance(value, NewImage) else "mask"
+        if isinstance(value, (NewImage, NewMask, NewMap)):
+            kind = value.kind
             array = _pixels(kind, value.array)
             shape = pixel_shape(array)
             summary: dict[str, Any] = {"size": shape}

@@ -11,7 +11,7 @@ import importlib.util
 __all__ = ["EXTRAS", "MissingExtra", "extra_providing", "install_line", "missing_modules"]
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "vision": ("torch", "transformers", "tokenizers", "safetensors"),
+    "vision": ("torch", "transformers", "tokenizers", "safetensors", "scipy"),
     "diffusion": ("torch", "transformers", "diffusers"),
     "postgres": ("psycopg", "psycopg_pool", "langgraph.checkpoint.postgres"),
 }

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from experts.protocol import PIXEL_KINDS
 from orchestrator.agent.state import StepRecord
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
@@ -20,7 +21,7 @@ def describe_artifact(record: ArtifactRecord) -> str:
     kind, shape = record["kind"], record["shape"]
     size = (
         f"{shape[0]}x{shape[1]}"
-        if kind in ("image", "mask")
+        if kind in PIXEL_KINDS
         else f"{shape[0]} {'items' if kind == 'boxes' else 'chars'}"
     )
     if record["producer"] == "input":
@@ -166,7 +167,7 @@ class Result(BaseModel):
         produced = {h for step in self.steps for h in step.new_handles}
         return {h: a for h, a in self.artifacts.items() if h in produced}
 
-    def save_artifacts(self, directory: str | Path, kinds: tuple[str, ...] = ("image", "mask")) -> list[Path]:
+    def save_artifacts(self, directory: str | Path, kinds: tuple[str, ...] = PIXEL_KINDS) -> list[Path]:
         """Write this run's new artifacts of ``kinds`` into ``directory``."""
         return [a.save(directory) for a in self.new_artifacts().values() if a.kind in kinds]
 

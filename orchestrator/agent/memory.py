@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate
 
+from experts.protocol import PIXEL_KINDS
 from orchestrator.agent.state import AgentState, Message, RunRecord, StepRecord
 from orchestrator.storage.artifacts import ArtifactRecord
 
@@ -73,7 +74,7 @@ def _size(record: ArtifactRecord | None) -> str:
     if record is None or not record["shape"]:
         return ""
     shape, kind = record["shape"], record["kind"]
-    if kind in ("image", "mask") and len(shape) >= 2:
+    if kind in PIXEL_KINDS and len(shape) >= 2:
         return f" ({shape[0]}x{shape[1]})"
     unit = "item" if kind == "boxes" else "char"
     return f" ({shape[0]} {unit}{'' if shape[0] == 1 else 's'})"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from experts.protocol import PIXEL_KINDS
 from orchestrator.service.assets import SCRIPTS, STYLES, asset_text
 
 __all__ = ["render_report", "report_data", "save_report"]
@@ -67,7 +68,7 @@ def report_data(result: RunView) -> dict[str, Any]:
         entry = data["artifacts"][handle]
         entry.update(path=None, url="")
         try:
-            if info.kind in ("image", "mask"):
+            if info.kind in PIXEL_KINDS:
                 entry["url"] = "data:image/png;base64," + base64.b64encode(_png(info)).decode("ascii")
             else:
                 entry["value"] = info.load()

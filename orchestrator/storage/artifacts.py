@@ -17,7 +17,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 from PIL import Image
 
-from experts.protocol import content_id, pixel_content_id
+from experts.protocol import IMAGE_KINDS, PIXEL_KINDS, MapKind, content_id, pixel_content_id
 from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
 from extensions.lookup import check_options
 from orchestrator.config import ReactorConfig
@@ -34,8 +34,8 @@ __all__ = [
     "open_artifact_store",
 ]
 
-ArtifactKind = Literal["image", "mask", "boxes", "text"]
-_EXT = {"image": "png", "mask": "png", "boxes": "json", "text": "json"}
+ArtifactKind = Literal["image", "mask", "boxes", "text"] | MapKind
+_EXT = {"boxes": "json", "text": "json"} | dict.fromkeys(PIXEL_KINDS, "png")
 
 
 class ArtifactRecord(TypedDict):
@@ -104,7 +104,7 @@ class ArtifactStore:
         Raises :class:`~orchestrator.errors.StorageError` (naming the store, the artifact and the
         cause) when the bytes cannot be written; ``ValueError`` when ``value`` is not of ``kind``."""
         payload, shape = _encode(kind, value)
-        if kind in ("boxes", "text"):
+        if kind not in PIXEL_KINDS:
             artifact_id = content_id(kind, shape, payload)
         else:
             artifact_id = pixel_content_id(kind, value)
@@ -134,10 +134,10 @@ class ArtifactStore:
             raise storage_error(action, str(self.root), err, reading=True) from err
 
     def load(self, record: ArtifactRecord) -> Any:
-        """The artifact's value: an RGB uint8 array, a bool mask array, a list of boxes or a text."""
+        """The artifact's value: an RGB uint8 array (images, maps), a bool mask array, boxes or a text."""
         data = self.read_bytes(record)
         kind = record["kind"]
-        if kind == "image":
+        if kind in IMAGE_KINDS:
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img.convert("RGB"))
         if kind == "mask":
@@ -170,10 +170,10 @@ def open_artifact_store(config: ReactorConfig) -> ArtifactStore:
 
 
 def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
-    if kind == "image":
+    if kind in IMAGE_KINDS:  # images and condition maps
         array = np.asarray(value)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"an image artifact must be HxWx3 uint8, got {array.dtype} {array.shape}")
+            raise ValueError(f"a {kind} artifact must be HxWx3 uint8, got {array.dtype} {array.shape}")
         buffer = io.BytesIO()
         Image.fromarray(array, "RGB").save(buffer, format="PNG", compress_level=1)
         return buffer.getvalue(), [int(array.shape[1]), int(array.shape[0])]
@@ -190,4 +190,4 @@ def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
     if kind == "text":
         text = str(value)
         return json.dumps(text).encode(), [len(text)]
-    raise ValueError(f"unknown artifact kind {kind!r}; use image, mask, boxes or text")
+    raise ValueError(f"unknown artifact kind {kind!r}; use image, mask, boxes, text or a map kind")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
+from experts._conditions import CONDITION_KINDS
 from experts._contract import placeholders, show
 from experts.base import Expert, ExpertDefinitionError, artifact_kind_of
 from loading import ModelNotAvailable
@@ -27,6 +28,7 @@ from prompts import render
 from tests.experts.built_ins import built_in_experts, default_model_ids
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.templated_expert import Bright
+from tests.experts.tiny_annotators import build_hed_checkpoint, build_mlsd_checkpoint, build_tiny_vitpose
 from tests.experts.tiny_clip import build_tiny_clip
 from tests.experts.tiny_detect import build_tiny_detect
 from tests.experts.tiny_diffusion import (
@@ -52,9 +54,23 @@ def _controlnet(root: Path) -> dict[str, Any]:
     controlnet = str(build_tiny_controlnet(root / "controlnet"))
     return {
         "model": str(build_tiny_sd(root / "sd")),
-        "controlnets": dict.fromkeys(("canny", "depth", "seg"), controlnet),
-        "depth_model": str(build_tiny_depth_estimator(root / "dpt")),
+        "controlnets": dict.fromkeys(CONDITION_KINDS, controlnet),
         "seg_model": str(build_tiny_segmenter(root / "upernet")),
+    }
+
+
+def _checkpoint(build: Callable[[Path], tuple[Path, str]]) -> Callable[[Path], dict[str, Any]]:
+    def options(root: Path) -> dict[str, Any]:
+        directory, filename = build(root)
+        return {"model": str(directory), "filename": filename}
+
+    return options
+
+
+def _pose(root: Path) -> dict[str, Any]:
+    return {
+        "model": str(build_tiny_vitpose(root / "vitpose")),
+        "detector_model": str(build_tiny_detect(root / "detect")),
     }
 
 
@@ -68,10 +84,14 @@ def _gligen(root: Path) -> dict[str, Any]:
 LOCAL_MODELS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "clip": lambda root: {"model": str(build_tiny_clip(root / "clip"))},
     "controlnet": _controlnet,
+    "depth": lambda root: {"model": str(build_tiny_depth_estimator(root / "dpt"))},
     "detect": lambda root: {"model": str(build_tiny_detect(root / "detect"))},
     "gligen": _gligen,
+    "hed": _checkpoint(build_hed_checkpoint),
     "inpaint": lambda root: {"model": str(build_tiny_inpaint(root / "inpaint"))},
     "mllm": lambda root: {"model": str(build_tiny_mllm(root / "mllm"))},
+    "mlsd": _checkpoint(build_mlsd_checkpoint),
+    "pose": _pose,
     "segment": lambda root: {"model": str(build_tiny_segment(root / "segment"))},
 }
 """Options pointing each neural expert's models at tiny local copies; the others need none."""
@@ -86,7 +106,17 @@ def local_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[st
 def test_every_built_in_expert_is_covered() -> None:
     neural = {name for name, cls in EXPERTS.items() if default_model_ids(cls)}
     assert neural == set(LOCAL_MODELS), "give every model-backed expert a tiny local model in LOCAL_MODELS"
-    assert {"ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny", "noop"} <= set(EXPERTS)
+    assert {
+        "ocr",
+        "crop",
+        "resize",
+        "draw_boxes",
+        "overlay_mask",
+        "canny",
+        "noop",
+        "normal",
+        "scribble",
+    } <= set(EXPERTS)
 
 
 # --- the class -------------------------------------------------------------------------------

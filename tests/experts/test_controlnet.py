@@ -1,4 +1,7 @@
-"""The controlnet expert on tiny random SD + ControlNet + DPT models, deployed on the shared Ray."""
+"""The controlnet expert on tiny random SD + ControlNet + UperNet models, deployed on the shared Ray.
+
+Maps from the annotator experts (depth-N, pose-N …) driving it in plans: test_annotators_e2e.py.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from experts._conditions import CONDITION_KINDS
 from experts.base import ExpertError, ImageData
 from experts.controlnet import ADE20K_PALETTE, ControlNet
 from loading import ModelNotAvailable
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.tiny_diffusion import (
     build_tiny_controlnet,
-    build_tiny_depth_estimator,
     build_tiny_sd,
     build_tiny_segmenter,
 )
@@ -37,7 +40,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "sd": build_tiny_sd(root / "sd"),
         "controlnet": build_tiny_controlnet(root / "controlnet"),
-        "dpt": build_tiny_depth_estimator(root / "dpt"),
         "upernet": build_tiny_segmenter(root / "upernet"),
     }
 
@@ -46,8 +48,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def tool(orch, models: dict[str, Path]):
     options = {
         "model": str(models["sd"]),
-        "controlnets": {kind: str(models["controlnet"]) for kind in ("canny", "depth", "seg")},
-        "depth_model": str(models["dpt"]),
+        "controlnets": {kind: str(models["controlnet"]) for kind in ("canny", "depth", "seg", "pose")},
         "seg_model": str(models["upernet"]),
         "num_inference_steps": 2,
         "device": "cpu",
@@ -92,29 +93,26 @@ def test_given_condition_with_seed_is_reproducible(orch, tool: str) -> None:
     assert [out["seed"] for out in outs] == [3, 3, 4]
 
 
-def test_depth_and_seg_conditions_are_computed_with_their_models(orch, tool: str) -> None:
+def test_seg_is_computed_with_its_model_and_other_maps_come_from_annotators(orch, tool: str) -> None:
     args = {"prompt": "a room", "image": "image-1", "compute_condition": True}
-    result = call_tool(
-        orch, tool, [{**args, "condition": "depth"}, {**args, "condition": "seg"}], [photo(40, 56)]
-    )
-    assert result.ok
-    depth_out, seg_out = observation(result, 0)["output"], observation(result, 1)["output"]
-    assert isinstance(depth_out["seed"], int)
-    depth = result.artifacts[depth_out["condition"]["handle"]].load()
-    assert depth.shape == (56, 40, 3)  # near is bright: min-max scaled to 0..255, grey
-    assert (depth[:, :, 0] == depth[:, :, 1]).all() and depth.min() == 0 and depth.max() == 255
+    calls = [{**args, "condition": "seg"}, {**args, "condition": "depth"}, {**args, "condition": "pose"}]
+    result = call_tool(orch, tool, calls, [photo(40, 56)], expect_errors=[1, 2])
+    seg_out = observation(result, 0)["output"]
+    assert isinstance(seg_out["seed"], int) and seg_out["condition_kind"] == "seg"
     seg = result.artifacts[seg_out["condition"]["handle"]].load()
     assert seg.shape == (56, 40, 3)  # every pixel is an ADE20K class colour
     assert {tuple(c) for c in np.unique(seg.reshape(-1, 3), axis=0)} <= {tuple(c) for c in ADE20K_PALETTE}
-    for out in (depth_out, seg_out):
-        assert result.artifacts[out["image"]["handle"]].shape == [40, 56]
-        assert result.artifacts[out["condition"]["handle"]].parents == ["image-1"]
+    assert result.artifacts[seg_out["image"]["handle"]].shape == [40, 56]
+    assert result.artifacts[seg_out["condition"]["handle"]].parents == ["image-1"]
+    depth_error, pose_error = observation(result, 1)["error"], observation(result, 2)["error"]
+    assert "make the depth map with the depth expert" in depth_error and "condition_image" in depth_error
+    assert "make the pose map with the pose expert" in pose_error
 
 
 def test_bad_inputs_come_back_as_clear_errors(orch, tool: str) -> None:
     calls = [
         {"prompt": "x", "condition": "canny"},
-        {"prompt": "x", "condition": "pose", "condition_image": "image-1"},
+        {"prompt": "x", "condition": "sketch", "condition_image": "image-1"},
         {"prompt": "x", "condition": "canny", "image": "image-1"},
         {"prompt": "x", "condition": "canny", "condition_image": "image-1", "width": 100},
         {
@@ -125,15 +123,17 @@ def test_bad_inputs_come_back_as_clear_errors(orch, tool: str) -> None:
             "low_threshold": 200,
         },
         {"prompt": "x", "condition": "canny", "image": "image-1", "condition_image": "image-1"},
+        {"prompt": "x", "condition_image": "image-1"},
     ]
     result = call_tool(orch, tool, calls, [photo()], expect_errors=range(len(calls)))
     errors = [observation(result, i).get("error", "") for i in range(len(calls))]
     assert "give condition_image (an existing canny map) or image" in errors[0]
-    assert "condition" in errors[1] and "'canny', 'depth' or 'seg'" in errors[1]
+    assert "condition" in errors[1] and "'canny', 'depth', 'seg', 'normal', 'pose'" in errors[1]
     assert "compute_condition: true" in errors[2]
     assert "width 100 is not a multiple of 8; use 96 or 104" in errors[3]
     assert "low_threshold (200) must be smaller than high_threshold (200)" in errors[4]
     assert "not both" in errors[5]
+    assert "say what image-1 holds: set 'condition' to one of canny, depth, seg" in errors[6]
     assert not any(h.startswith("image-") and h != "image-1" for h in result.artifacts)
 
 
@@ -143,7 +143,7 @@ def test_kinds_without_a_controlnet_and_missing_models_are_named(
     missing = tmp_path / "no-such-sd"
     with pytest.raises(ModelNotAvailable, match="no-such-sd"):
         ControlNet({"model": str(missing), "device": "cpu"}).setup()
-    base = {"model": str(models["sd"]), "device": "cpu", "depth_model": str(models["dpt"])}
+    base = {"model": str(models["sd"]), "device": "cpu"}
     options = {"canny": str(models["controlnet"]), "depth": str(tmp_path / "no-such-controlnet")}
     with pytest.raises(ModelNotAvailable, match="no-such-controlnet"):  # ControlNets load in setup()
         ControlNet(base | {"controlnets": options}).setup()
@@ -158,18 +158,18 @@ def test_kinds_without_a_controlnet_and_missing_models_are_named(
     assert expert.run(ControlNet.Input.model_validate({**given, "condition": "depth"})).image.array.size
 
 
-def test_without_a_depth_model_only_ready_depth_maps_are_taken(models: dict[str, Path]) -> None:
-    controlnets = {"depth": str(models["controlnet"])}
-    expert = ControlNet({"model": str(models["sd"]), "controlnets": controlnets, "depth_model": None})
+def test_without_a_seg_model_only_ready_seg_maps_are_taken(models: dict[str, Path]) -> None:
+    controlnets = {"seg": str(models["controlnet"])}
+    expert = ControlNet({"model": str(models["sd"]), "controlnets": controlnets, "seg_model": None})
     expert.setup()
-    source = {"prompt": "x", "condition": "depth", "image": ImageData("image-1", photo(16, 16))}
-    with pytest.raises(ExpertError, match=r"cannot compute depth maps \(options.depth_model is not set\)"):
+    source = {"prompt": "x", "condition": "seg", "image": ImageData("image-1", photo(16, 16))}
+    with pytest.raises(ExpertError, match=r"cannot compute seg maps \(options.seg_model is not set\)"):
         expert.run(ControlNet.Input.model_validate({**source, "compute_condition": True}))
 
 
 def test_settings_and_schema() -> None:  # defaults, unknown keys: test_contract.py
-    assert set(ControlNet.Settings().controlnets) == {"canny", "depth", "seg"}
+    assert tuple(ControlNet.Settings().controlnets) == CONDITION_KINDS  # a checkpoint for every condition
     with pytest.raises(ValidationError):
-        ControlNet.Settings.model_validate({"controlnets": {"pose": "some/controlnet"}})
+        ControlNet.Settings.model_validate({"controlnets": {"sketch": "some/controlnet"}})
     schema = ControlNet.argument_schema()
-    assert schema["required"] == ["prompt", "condition"]
+    assert schema["required"] == ["prompt"]  # an annotator's map names its own condition

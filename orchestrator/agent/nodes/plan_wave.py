@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from experts.base import artifact_kind_of
+from experts.base import artifact_kinds_of
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.plan import REFERENCE, reference_id
 from orchestrator.agent.state import AgentState, PendingCall
@@ -28,7 +28,7 @@ def _follow(value: Any, path: str, ref: str) -> Any:
     return value
 
 
-def _resolve_one(match: re.Match[str], kind: str | None, results: dict[str, Any]) -> Any:
+def _resolve_one(match: re.Match[str], kind: str | tuple[str, ...] | None, results: dict[str, Any]) -> Any:
     ref = match.group(0)
     result = results.get(str(reference_id(match)))
     if result is None or not result["ok"]:
@@ -36,15 +36,17 @@ def _resolve_one(match: re.Match[str], kind: str | None, results: dict[str, Any]
     if match.group(3):
         return _follow(result["output"], match.group(3), ref)
     handles: dict[str, list[str]] = result["handles"]
-    if kind:
-        if not handles.get(kind):
-            raise ReferenceError(f"{ref}: that step produced no {kind}")
-        return handles[kind][0]
+    kinds = (kind,) if isinstance(kind, str) else kind or ()  # a field may take several kinds
+    if kinds:
+        found = next((handles[k][0] for k in kinds if handles.get(k)), None)
+        if found is None:
+            raise ReferenceError(f"{ref}: that step produced no {' or '.join(kinds)}")
+        return found
     first = next((h[0] for h in handles.values() if h), None)
     return first if first is not None else result["output"]
 
 
-def resolve_references(value: Any, kind: str | None, results: dict[str, Any]) -> Any:
+def resolve_references(value: Any, kind: str | tuple[str, ...] | None, results: dict[str, Any]) -> Any:
     """Replace ``<step-k>`` references (whole values, or inside text) by the steps' outputs."""
     if isinstance(value, str):
         whole = REFERENCE.fullmatch(value.strip())
@@ -79,7 +81,7 @@ def plan_wave(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]
             arguments = {
                 name: resolve_references(
                     value,
-                    artifact_kind_of(fields[name].rebuild_annotation()) if name in fields else None,
+                    artifact_kinds_of(fields[name].rebuild_annotation()) if name in fields else None,
                     results,
                 )
                 for name, value in step["arguments"].items()

@@ -119,7 +119,7 @@
   M.artifactPreview = function (handle, view) {
     const info = view.artifacts[handle];
     if (info.missing) return M.h("span", { class: "mmr-missing" }, info.missing);
-    if (info.kind === "image" || info.kind === "mask") {
+    if (M.isPixels(info)) {
       return view.urls[handle] ? M.h("img", { class: `mmr-thumb mmr-thumb-${info.kind}`, src: view.urls[handle], alt: handle }) : null;
     }
     const value = view.values[handle];
@@ -134,7 +134,7 @@
     const rows = Object.values(view.artifacts).map((info) => M.h("tr", { dataset: { handle: info.handle } },
       M.h("td", null, M.chip(info.handle, view)),
       M.h("td", null, info.kind),
-      M.h("td", null, (info.shape || []).join(info.kind === "image" || info.kind === "mask" ? "×" : " ")),
+      M.h("td", null, (info.shape || []).join(M.isPixels(info) ? "×" : " ")),
       M.h("td", null, info.producer === "input" ? "input" : [info.producer, " ", view.stepLink(info.producer_step)]),
       M.h("td", null, (info.parents || []).map((p) => [M.chip(p, view), " "])),
       M.h("td", { class: "mmr-preview" }, M.artifactPreview(info.handle, view))));

@@ -3,6 +3,11 @@
 (function (M) {
   "use strict";
   const SVG_NS = "http://www.w3.org/2000/svg";
+  // Kinds shown as pictures: images, masks and the condition maps of experts/maps.py (MAP_KINDS).
+  const PIXEL_KINDS = new Set(["image", "mask", "depth", "normal", "pose", "hed", "mlsd", "scribble"]);
+
+  /** Whether an artifact is pixels (an image, a mask or a condition map) rather than data. */
+  M.isPixels = (info) => PIXEL_KINDS.has(info.kind);
 
   function append(node, children) {
     for (const child of children.flat(Infinity)) {
@@ -77,7 +82,7 @@
   /** One line about an artifact: kind, size, and where it came from. */
   M.describe = function (info) {
     const [a, b] = info.shape || [];
-    const size = info.kind === "image" || info.kind === "mask" ? `${a}×${b}` : `${a} ${info.kind === "boxes" ? "items" : "chars"}`;
+    const size = M.isPixels(info) ? `${a}×${b}` : `${a} ${info.kind === "boxes" ? "items" : "chars"}`;
     if (info.producer === "input") return `${info.handle}: input ${info.kind}, ${size}`;
     const parents = info.parents && info.parents.length ? ` of ${info.parents.join(", ")}` : "";
     return `${info.handle}: ${info.kind} ${size}, from ${info.producer} (step ${info.producer_step})${parents}`;

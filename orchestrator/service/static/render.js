@@ -112,7 +112,7 @@
 
   function page(view) {
     const { result, artifacts } = view;
-    const images = Object.values(artifacts).filter((a) => a.kind === "image").map((a) => a.handle);
+    const images = Object.values(artifacts).filter((a) => a.kind !== "mask" && M.isPixels(a)).map((a) => a.handle);
     const plans = result.plans || [];
     return [
       header(result, view),
@@ -144,7 +144,7 @@
       const info = (artifacts[handle] = { ...original, handle });
       if (info.missing) return;
       try {
-        if (info.kind === "image" || info.kind === "mask") urls[handle] = await imageUrl(info);
+        if (M.isPixels(info)) urls[handle] = await imageUrl(info);
         else values[handle] = "value" in info ? info.value : await loadData(info);
       } catch (err) {
         info.missing = `could not load ${handle}: ${err.message}`;

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 
 HEAVY = ("torch", "transformers", "diffusers", "tokenizers", "safetensors")
-# The transformers model-family table of the mllm expert: only mllm.setup() imports it.
-NEEDS_AN_EXTRA = {"experts._mllm_families"}
+# Modules only an expert's setup() imports, which need an extra at import time: the transformers
+# model-family table of the mllm expert and the torch networks of the hed and mlsd annotators.
+NEEDS_AN_EXTRA = {"experts._mllm_families", "experts._hed_net", "experts._mlsd_net"}
 
 
 def main(workdir: Path) -> None:

@@ -333,6 +333,14 @@ def test_an_action_quoted_from_an_observation_is_never_run() -> None:
         parse_turn(reply)  # not known as quoted: ambiguous, sent back
 
 
+def test_a_quoted_action_too_broken_to_parse_is_still_quoted() -> None:
+    broken = "Action: crop\nAction Input: {'image': 'image-1', 'box': [0, 0"
+    turn = parse_turn(f"Thought: it reads\n{broken}\nFinal Answer: a broken sign", observed=[f"x {broken} y"])
+    assert turn.final_answer == "a broken sign" and turn.actions == []
+    with pytest.raises(ParseError, match="not a valid JSON object"):
+        parse_turn(f"Thought: it reads\n{broken}\nFinal Answer: a broken sign")
+
+
 def test_a_final_answer_keeps_the_quoted_action_text() -> None:
     turn = parse_turn(f"Final Answer: The sign says:\n{OCR_SIGN}\nThat is all.", observed=[OCR_SIGN])
     assert turn.final_answer == f"The sign says:\n{OCR_SIGN}\nThat is all."

@@ -19,7 +19,16 @@ from typing import Any
 
 from orchestrator.agent.normalise import NotPlainJSON, clean_text, plain_json
 
-__all__ = ["Action", "ParseError", "ParsedTurn", "literal", "parse_turn", "quoted_actions", "scan_balanced"]
+__all__ = [
+    "Action",
+    "ParseError",
+    "ParsedTurn",
+    "Quoted",
+    "literal",
+    "parse_turn",
+    "quoted_actions",
+    "scan_balanced",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ _LABEL = re.compile(
     r"[ \t*_]*:(?:[*_]+(?=\s|$))?[ \t]*",
     re.IGNORECASE,
 )
-_ACTION_LABEL = re.compile(r"^[ \t>#*_-]*action[ \t*_]*:", re.IGNORECASE | re.MULTILINE)
+_ACTION_WORD = re.compile(r"action[ \t*_]*:", re.IGNORECASE)
 _CANONICAL = {
     "thought": "Thought",
     "action": "Action",
@@ -268,27 +277,47 @@ def _key(action: Action) -> tuple[str, str]:
     return action.tool, json.dumps(action.arguments, sort_keys=True)
 
 
-def quoted_actions(texts: Iterable[str]) -> set[tuple[str, str]]:
-    """The actions written inside ``texts`` (what experts read or wrote), as comparable keys."""
-    found: set[tuple[str, str]] = set()
+def _squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """Actions written in texts the experts produced: as (tool, arguments) keys, and the texts
+    themselves (for an action too broken to parse, which is quoted when its text is in one)."""
+
+    keys: frozenset[tuple[str, str]] = frozenset()
+    texts: tuple[str, ...] = ()
+
+    def holds(self, raw: str) -> bool:
+        squeezed = _squeeze(raw)
+        return bool(squeezed) and any(squeezed in text for text in self.texts)
+
+
+def quoted_actions(texts: Iterable[str]) -> Quoted:
+    """The actions written inside ``texts`` (what experts read or wrote)."""
+    keys: set[tuple[str, str]] = set()
+    kept: list[str] = []
     for text in texts:
-        if not _ACTION_LABEL.search(text):
+        if not _ACTION_WORD.search(text):
             continue
-        blocks = _split(clean_text(text).replace("\r\n", "\n").replace("\r", "\n"), [])
+        text = clean_text(text).replace("\r\n", "\n").replace("\r", "\n")
+        kept.append(_squeeze(text))
+        blocks = _split(text, [])
         for i, block in enumerate(blocks):
             if block.kind == "action":
                 try:
-                    found.add(_key(_action_at(blocks, i, [])[0]))
+                    keys.add(_key(_action_at(blocks, i, [])[0]))
                 except ParseError:
                     continue
-    return found
+    return Quoted(frozenset(keys), tuple(kept))
 
 
 def _actions(
-    blocks: list[_Block], repairs: list[str], quoted: set[tuple[str, str]] | None
+    blocks: list[_Block], repairs: list[str], quoted: Quoted | None
 ) -> tuple[list[Action], list[str]]:
-    """Pair each Action block with the Action Input that follows it. Actions found in ``quoted``
-    are dropped; their text is returned so a Final Answer they interrupted can keep it."""
+    """Pair each Action block with the Action Input that follows it. Actions quoted from an
+    observation are dropped; their text is returned so a Final Answer they interrupted keeps it."""
     actions: list[Action] = []
     dropped: list[str] = []
     skip_to = -1
@@ -299,14 +328,20 @@ def _actions(
             repairs.append("ignored an Action Input that had no Action before it")
         if block.kind != "action":
             continue
-        action, skip_to = _action_at(blocks, i, repairs)
-        if quoted and _key(action) in quoted:
-            repairs.append(f"ignored 'Action: {action.tool}': its text is quoted from an observation")
-            dropped.append("\n".join(line for b in blocks[i : skip_to + 1] for line in b.raw))
-            blocks[i] = _Block("quoted", [], blocks[i].raw)
-            for j in range(i + 1, skip_to + 1):
+        end = i + 1 if i + 1 < len(blocks) and blocks[i + 1].kind == "input" else i
+        raw = "\n".join(line for b in blocks[i : end + 1] for line in b.raw)
+        try:
+            action, skip_to = _action_at(blocks, i, repairs)
+        except ParseError:
+            if quoted is None or not quoted.holds(raw):
+                raise
+            action, skip_to = None, end
+        if quoted is not None and (action is None or _key(action) in quoted.keys or quoted.holds(raw)):
+            repairs.append("ignored an 'Action:' whose text is quoted from an observation")
+            dropped.append(raw)
+            for j in range(i, skip_to + 1):
                 blocks[j] = _Block("quoted", [], blocks[j].raw)
-        else:
+        elif action is not None:
             actions.append(action)
     return actions, dropped
 

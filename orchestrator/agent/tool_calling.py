@@ -132,8 +132,11 @@ def _final_answer_spec() -> dict[str, Any]:
 
 
 def _plan_spec(expert_names: list[str]) -> dict[str, Any]:
-    arguments = "the expert's arguments; '<step-k>' stands for step k's output (its new image or mask "
-    arguments += "handle), '<step-k>.field' for a field of that output"
+    arguments = (
+        "the expert's arguments; '<step-k>' stands for step k's output of the kind the argument wants: its "
+        "image or mask (all of them for a list), its boxes for a list of boxes, its text for a text; "
+        "'<step-k>.field' names a field of that output, '<step-k>.detections[0].box' one item's box"
+    )
     step = _object(
         ["id", "tool", "arguments"],
         id={"type": "integer", "description": "the step's number"},

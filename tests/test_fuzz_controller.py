@@ -88,7 +88,8 @@ def check_reply(reply: str | ToolReply) -> None:
         check_plan(parsed.plan)
 
 
-REPLIES = st.one_of(text_replies(), run_replies(), plan_texts().map(lambda p: "Plan:\n" + p), native_replies())
+PLAN_REPLIES = plan_texts().map(lambda plan: "Plan:\n" + plan)
+REPLIES = st.one_of(text_replies(), run_replies(), PLAN_REPLIES, native_replies())
 PLANS = st.one_of(plan_texts(), python_plans())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from experts.base import Expert, ImageRef, MaskRef, NewImage, NewText
 from experts.registry import load_expert_class
 from orchestrator.agent.plan import PlanError, validate_plan
-from orchestrator.agent.plan_kinds import BOX, NUMBER, TEXT, Kind, bare_offer, fits, follow, want_of
+from orchestrator.agent.plan_kinds import BOX, NUMBER, TEXT, Kind, bare_offer, fits, follow, offer_of, want_of
 from orchestrator.agent.plan_refs import REFERENCE, Resolver, UnresolvedReference
 from orchestrator.agent.plan_validate import input_wants, output_kind
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
@@ -30,6 +30,7 @@ class Gather(Expert):
         masks: list[MaskRef] = []
         images: list[ImageRef] = []
         items: list[Gather.Item] = []
+        records: list[dict[str, Any]] = []
         texts: list[str] = []
         count: int = 0
         flag: bool = False
@@ -77,6 +78,12 @@ def test_kinds_are_derived_from_the_models_not_the_names():
     assert wants["image"] == Kind("image", artifact=True) and wants["boxes"] == Kind("list", item=BOX)
     assert input_wants(Gather.Input)["items"] == Kind("list", item=Kind("box", items=True))
     assert want_of(str) == TEXT and want_of(int | None) == NUMBER
+    assert want_of(Literal[0, 1]) == NUMBER and want_of(Literal["a", "b"]) == TEXT
+
+    class Depth(NewImage):  # an output class built on NewImage is still an image
+        pass
+
+    assert offer_of(Depth) == Kind("image", artifact=True)
 
 
 def test_following_a_path_through_outputs_and_artifact_summaries():
@@ -104,9 +111,10 @@ def test_a_whole_boxes_artifact_goes_where_a_list_of_boxes_is_wanted(catalogue):
             "tool": "gather",
             "arguments": {"masks": "<step-1>", "items": "<step-0>", "count": "<step-0>"},
         },
+        {"id": 7, "tool": "gather", "arguments": {"records": "<step-0>.detections", "items": "boxes-1"}},
     ]
     plan = validate_plan(steps, catalogue, handles=HANDLES)
-    assert [s.dependencies for s in plan.steps] == [[], [0], [0], [0], [], [1], [0, 1]]
+    assert [s.dependencies for s in plan.steps] == [[], [0], [0], [0], [], [1], [0, 1], [0]]
 
 
 # -- validation by kind (issue 9 §9) --------------------------------------------------------------------
@@ -229,6 +237,8 @@ def test_all_of_them_resolves_to_every_box_and_every_mask(resolver):
     ]
     gathered = resolved(resolver, "gather", {"masks": "<step-1>", "items": "<step-0>", "count": "<step-0>"})
     assert gathered == {"masks": ["mask-2", "mask-3"], "items": ITEMS, "count": 2}
+    records = resolved(resolver, "gather", {"records": "<step-0>", "items": "boxes-1"})
+    assert records == {"records": ITEMS, "items": [{"box": [1, 1, 2, 2], "label": "x"}]}
 
 
 def test_the_kth_item_and_its_parts(resolver):

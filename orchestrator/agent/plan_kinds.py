@@ -125,6 +125,29 @@ def _length(metadata: list[Any]) -> tuple[int | None, int | None]:
     return low, high
 
 
+def _literal(bare: Any) -> Kind | None:
+    """TEXT for a Literal of strings, NUMBER for one of numbers, ANY for a mix; None if not a Literal."""
+    if get_origin(bare) is not Literal:
+        return None
+    values = get_args(bare)
+    if all(isinstance(v, str) for v in values):
+        return TEXT
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return NUMBER
+    return ANY
+
+
+def _artifact_class(bare: Any) -> str | None:
+    """The artifact kind a New* output class makes (its ``artifact_kind``, or a known base class)."""
+    kind = getattr(bare, "artifact_kind", None)
+    if isinstance(kind, str):
+        return kind
+    for cls in getattr(bare, "__mro__", ()):
+        if cls in _NEW:
+            return _NEW[cls]
+    return None
+
+
 def _union(kinds: list[Kind]) -> Kind:
     unique = list(dict.fromkeys(kinds))
     return unique[0] if len(unique) == 1 else ANY
@@ -147,10 +170,13 @@ def offer_of(annotation: Any, seen: tuple[type, ...] = ()) -> Kind:
     options = _options(bare)
     if options is not None:
         return _union([offer_of(option, seen) for option in options]) if options else ANY
-    kind = _NEW.get(bare) or getattr(bare, "artifact_kind", None)
-    if isinstance(kind, str):
+    kind = _artifact_class(bare)
+    if kind is not None:
         return _artifact(kind)
-    if bare is str or get_origin(bare) is Literal:
+    literal = _literal(bare)
+    if literal is not None:
+        return literal
+    if bare is str:
         return TEXT
     if bare is bool:
         return FLAG
@@ -174,7 +200,10 @@ def want_of(annotation: Any, seen: tuple[type, ...] = ()) -> Kind:
     options = _options(bare)
     if options is not None:
         return _union([want_of(option, seen) for option in options]) if options else ANY
-    if bare is str or get_origin(bare) is Literal:
+    literal = _literal(bare)
+    if literal is not None:
+        return literal
+    if bare is str:
         return TEXT
     if bare is bool:
         return FLAG
@@ -256,7 +285,7 @@ def fits(offer: Kind, want: Kind) -> bool:
         assert want.item is not None
         if offer.name == "list" and offer.item is not None:
             return fits(offer.item, want.item)
-        return offer.artifact and offer.name == "boxes" and want.item.name == "box"
+        return offer.artifact and offer.name == "boxes" and want.item.name in ("box", "any")
     if want.name == "box":
         return offer.name == "box" or (offer.name == "list" and offer.item in (NUMBER, ANY))
     if want.name == "text" and not want.artifact:
@@ -324,9 +353,9 @@ def bare_offer(output: Kind, want: Kind) -> Kind | None:
     if want.name == "list" and want.item is not None:
         if want.item.artifact:
             return _list(want.item) if want.item.name in artifacts else None
-        if want.item.name == "box" and "boxes" in artifacts:
+        if want.item.name in ("box", "any") and "boxes" in artifacts:
             return _artifact("boxes")
-        return None
+        return ANY if want.item == ANY else None
     if want == TEXT:
         return TEXT if text_path(output) is not None else None
     if want == NUMBER:

@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
+from orchestrator.agent.loose_json import literal, scan_balanced
 from orchestrator.agent.normalise import NotPlainJSON, plain_json
-from orchestrator.agent.parser import literal, scan_balanced
 from orchestrator.agent.plan_steps import PlanError, PlanStep
 
 __all__ = ["decode_plan", "parse_plan"]

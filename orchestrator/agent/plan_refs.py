@@ -104,8 +104,9 @@ def _follow(value: Any, path: list[str | int], ref: str) -> Any:
 
 
 def _boxes_of(items: Any, want: Kind) -> Any:
-    """A boxes artifact's items as ``want`` asks: whole items, or their ``[x0, y0, x1, y1]``."""
-    if not isinstance(items, list) or (want.item is not None and want.item.items):
+    """A boxes artifact's items as ``want`` asks: whole items (for a list of items or of anything),
+    or their ``[x0, y0, x1, y1]`` (for a list of boxes)."""
+    if not isinstance(items, list) or want.item is None or want.item.items or want.item == ANY:
         return items
     return [item["box"] if isinstance(item, dict) and "box" in item else item for item in items]
 
@@ -116,7 +117,11 @@ def convert(value: Any, want: Kind) -> Any:
     if want.artifact:
         return value["handle"] if isinstance(value, dict) and "handle" in value else value
     if want.name == "list" and want.item is not None:
-        if isinstance(value, dict) and isinstance(value.get("items"), list) and want.item.name == "box":
+        if (
+            isinstance(value, dict)
+            and isinstance(value.get("items"), list)
+            and want.item.name in ("box", "any")
+        ):
             return _boxes_of(value["items"], want)
         if isinstance(value, list):
             return [convert(item, want.item) for item in value]
@@ -157,7 +162,7 @@ class Resolver:
                 raise UnresolvedReference(f"{ref}: that step produced no {kind.name}")
             return handles[kind.name][0] if kind is want else list(handles[kind.name])
         path = None
-        if want.name == "list" and want.item is not None and want.item.name == "box":
+        if want.name == "list" and want.item is not None and want.item.name in ("box", "any"):
             path = artifact_path(output, "boxes")
         elif want == TEXT:
             path = text_path(output)
@@ -188,7 +193,7 @@ class Resolver:
             whole = REFERENCE.fullmatch(value.strip())
             if whole:
                 return self.whole(whole, want)
-            if want.name == "list" and want.item is not None and want.item.name == "box":
+            if want.name == "list" and want.item is not None and want.item.name in ("box", "any"):
                 handle = HANDLE_PATTERN.match(value.strip())
                 if handle and handle.group(1) == "boxes":
                     return _boxes_of(self.load(value.strip()), want)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,7 +23,9 @@ class ClipInput(BaseModel):
     )
     image: ImageRef | None = Field(default=None, description="classify: the image to classify")
     labels: list[str] | None = Field(
-        default=None, description="classify: the candidate labels, e.g. ['cat', 'dog', 'car']; at least one"
+        default=None,
+        description="classify: the candidate labels, e.g. ['cat', 'dog', 'car']; when omitted, COCO's 80 "
+        "object classes (person, bicycle, car, ... toothbrush) are the labels",
     )
     boxes: list[Box] | None = Field(
         default=None,
@@ -82,6 +86,20 @@ class _Plan:
     text_rows: list[int] = field(default_factory=list)
 
 
+@cache
+def coco_labels() -> tuple[str, ...]:
+    """COCO's 80 object classes: the labels of ``classify`` when a call gives none (package data)."""
+    text = files("experts").joinpath("coco_labels.txt").read_text(encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _labels(inputs: ClipInput) -> list[str]:
+    """The call's labels, cleaned; COCO's 80 classes when it gives none."""
+    if inputs.labels is None:
+        return list(coco_labels())
+    return _clean_list(inputs.labels, "labels", "['cat', 'dog'] (or omit labels for COCO's 80 classes)")
+
+
 def _clean_list(values: list[str] | None, name: str, example: str) -> list[str]:
     if not values:
         raise ExpertError(f"{name} is empty; give at least one, e.g. {example}")
@@ -99,7 +117,8 @@ class Clip(Expert[ClipInput, ClipOutput]):
     extra = "vision"
     description = (
         "Zero-shot image classification and text-image matching with CLIP. mode 'classify': "
-        "image + labels (+ optional boxes) → the probability of each label for the whole image, "
+        "image + labels (COCO's 80 object classes when omitted) (+ optional boxes) → the probability "
+        "of each label for the whole image, "
         "or for each box (then also 'regions', a boxes artifact labelling each box). mode 'rank': "
         "images + query → the images ordered by how well they match the text. Use it to name what "
         "a region shows, to choose between candidate descriptions, or to pick the image that fits."
@@ -167,7 +186,7 @@ class Clip(Expert[ClipInput, ClipOutput]):
             raise ExpertError("mode 'classify' takes 'image' and 'labels'; images and query are for 'rank'")
         if inputs.image is None:
             raise ExpertError("mode 'classify' needs 'image': the handle of the image, e.g. 'image-1'")
-        labels = _clean_list(inputs.labels, "labels", "['cat', 'dog']")
+        labels = _labels(inputs)
         texts = [self.settings.label_template.format(label) for label in labels]
         image = inputs.image
         if inputs.boxes is None:
@@ -214,7 +233,7 @@ class Clip(Expert[ClipInput, ClipOutput]):
                 for r, k in enumerate(order)
             ]
             return ClipOutput(mode="rank", ranking=ranking)
-        labels = _clean_list(inputs.labels, "labels", "['cat', 'dog']")
+        labels = _labels(inputs)
         probs = (scale * similarity).softmax(-1)
         predictions = []
         for row in probs:

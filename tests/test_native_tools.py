@@ -217,13 +217,19 @@ def test_final_answers(given, answer, repairs):
         assert any(note in r for r in parsed.repairs), parsed.repairs
 
 
-def test_plan_calls_and_precedence_of_expert_calls():
+def test_plan_calls_and_ambiguous_replies():
     steps = [{"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}}]
     parsed = parse_tool_reply(reply(ToolCall("p", "plan", {"steps": steps})))
     assert json.loads(parsed.plan or "") == steps and parsed.actions == []
-    parsed = parse_tool_reply(reply(ToolCall("a", "ocr", {}), ToolCall("f", "final_answer", {"answer": "x"})))
-    assert [a.tool for a in parsed.actions] == ["ocr"] and parsed.final_answer is None
-    assert any("ignored the final_answer" in r for r in parsed.repairs)
+    # Issue 8 §8: expert calls with a final answer (or a plan) are not resolved silently
+    for second in (ToolCall("f", "final_answer", {"answer": "x"}), ToolCall("p", "plan", {"steps": steps})):
+        with pytest.raises(ParseError, match="reply with one of them") as info:
+            parse_tool_reply(reply(ToolCall("a", "ocr", {}), second))
+        assert "expert and '" in str(info.value)
+    with pytest.raises(ParseError, match="'plan' and 'final_answer' calls at once"):
+        parse_tool_reply(
+            reply(ToolCall("p", "plan", {"steps": steps}), ToolCall("f", "final_answer", {"answer": "x"}))
+        )
     text = 'Thought: t\nAction: ocr\nAction Input: {"image": "image-1"}'
     text_action = parse_tool_reply(reply(content=text))
     assert text_action.actions[0] == parse_turn(text).actions[0]
@@ -243,6 +249,12 @@ def test_double_encoded_arguments_are_repaired():
         (reply(ToolCall("c", "crop", '{"image": "image-1", "box": [0, 0')), "'crop' call.*cut off"),
         (reply(ToolCall("c", "crop", "{'image': 'image-1'}")), "not valid JSON.*'image-1'"),
         (reply(ToolCall("c", "crop", "[1, 2]")), "must be a JSON object.*not a list"),
+        (
+            reply(ToolCall("c", "crop", {"box": [0, 0, 2**64, 5]})),
+            "'crop' call cannot be used.*has 20 digits",
+        ),
+        (reply(ToolCall("c", "crop", {"a": {1: 2}})), "'crop' call cannot be used.*not a string"),
+        (reply(ToolCall("c", "crop", '{"a": "\\ud800"}')), "'crop' call cannot be used.*surrogate"),
         (reply(ToolCall("c", "final_answer", {"answer": ""})), "final_answer call has no answer"),
         (reply(content="  "), "reply was empty"),
         (

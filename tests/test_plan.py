@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from experts.registry import load_expert_class
@@ -139,3 +141,203 @@ def test_handles_and_references_are_found_in_nested_values_not_in_text(catalogue
         3, "crop", {"a": {"b": [{"c": "<step-2>.lines"}]}, "<step-5>": "x", "d": 'say "<node-1>"'}
     )
     assert step.references() == {1, 2}  # a key is not a value; a reference inside text still counts
+
+
+# -- issue 9 §10: plan-parsing defects found on real LLM-written plans ----------------------------------
+@pytest.fixture(scope="module")
+def wide() -> ExpertCatalogue:
+    """Experts whose outputs hold every artifact kind (only their classes: nothing is deployed)."""
+    catalogue = ExpertCatalogue()
+    names = ("ocr", "crop", "draw_boxes", "overlay_mask", "noop", "detect", "segment", "clip", "mllm")
+    for name in names:
+        catalogue.add(DeployedExpert(name, load_expert_class(name), handle=None, app_name=name, timeout_s=5))  # type: ignore[arg-type]
+    return catalogue
+
+
+OCR = {"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}}
+
+
+def test_a_fence_inside_a_string_argument_never_replaces_the_plan(catalogue):
+    crop = "{'id': 7, 'tool': 'crop', 'arguments': {'image': 'image-1', 'box': [0, 0, 1, 1]}}"
+    inner = f"the sign says ```[{crop}]```"
+    steps = [
+        OCR,
+        {"id": 1, "tool": "draw_boxes", "arguments": {"image": "image-1", "boxes": [], "labels": [inner]}},
+    ]
+    for text in (
+        json.dumps(steps),
+        "Here is the plan:\n" + json.dumps(steps),
+        "```json\n" + json.dumps(steps) + "\n```",
+    ):
+        plan = validate_plan(text, catalogue, handles={"image-1"})
+        assert [s.tool for s in plan.steps] == ["ocr", "draw_boxes"], text
+        assert plan.step(1).arguments["labels"] == [inner]
+
+
+def test_a_fence_is_read_when_the_reply_as_a_whole_does_not_decode(catalogue):
+    step = "{'id': 0, 'tool': 'ocr', 'arguments': {'image': 'image-1'}}"
+    text = f"I will read it first.\n```python\n[{step}]\n```\nDone."
+    plan = validate_plan(text, catalogue, handles={"image-1"})
+    assert [s.tool for s in plan.steps] == ["ocr"] and "read the plan from a code fence" in plan.repairs
+
+
+JSON_STEPS = [
+    '{"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}}',
+    '{"id": 1, "tool": "canny", "arguments": {"image": "image-1"}}',
+    '{"id": 2, "tool": "crop", "arguments": {"image": "<step-1>", "box": [0, 0, 2, 2]}}',
+]
+PYTHON_STEPS = [step.replace('"', "'") for step in JSON_STEPS]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ", ".join(JSON_STEPS),
+        "Plan:\n" + ",\n".join(PYTHON_STEPS),
+        "The steps: " + ", ".join(PYTHON_STEPS) + " -- ok?",
+        "The steps:\n" + ",\n".join(JSON_STEPS) + "\nThat is all.",
+    ],
+)
+def test_steps_without_enclosing_brackets_are_all_read(catalogue, text):
+    plan = validate_plan(text, catalogue, handles={"image-1"})
+    assert [s.tool for s in plan.steps] == ["ocr", "canny", "crop"]
+    assert "read steps written without the enclosing [ ] as a list" in plan.repairs
+
+
+@pytest.mark.parametrize(
+    "spelling", ["<GENERATED-0>", "<step 0>", "<step_0>", "<node:0>", "<GENERATED>0", "<generated> 0"]
+)
+def test_near_miss_reference_spellings_are_reported(wide, spelling):
+    steps = [OCR, {"id": 1, "tool": "noop", "arguments": {"payload": f"the sign: {spelling}"}}]
+    with pytest.raises(PlanError) as caught:
+        validate_plan(steps, wide, handles={"image-1"})
+    assert any(spelling in p and "is not a step reference" in p for p in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+def test_valid_spellings_are_references(wide):
+    for spelling in ("<step-0>", "<STEP - 0>", "<node-0>", "<GENERATED>-0", "<GENERATED> - 0"):
+        plan = validate_plan(
+            [OCR, {"id": 1, "tool": "noop", "arguments": {"payload": spelling}}], wide, handles={"image-1"}
+        )
+        assert plan.step(1).dependencies == [0]
+
+
+def test_reordering_is_reported_only_when_the_order_was_wrong(catalogue):
+    valid = [
+        {"id": 0, "tool": "canny", "arguments": {"image": "image-1"}},
+        {"id": 1, "tool": "crop", "arguments": {"image": "<step-0>", "box": [0, 0, 2, 2]}},
+        {"id": 2, "tool": "ocr", "arguments": {"image": "image-1"}},
+    ]
+    plan = validate_plan(valid, catalogue, handles={"image-1"})
+    assert [s.id for s in plan.steps] == [0, 1, 2]
+    assert not any("reordered" in r for r in plan.repairs)
+    backwards = [valid[1], valid[2], valid[0]]
+    plan = validate_plan(backwards, catalogue, handles={"image-1"})
+    assert [s.id for s in plan.steps] == [2, 0, 1]  # the given order kept wherever it works
+    assert any("reordered" in r for r in plan.repairs)
+
+
+def test_taskbench_repeated_names_keep_all_values_and_string_dependencies_keep_all_ids(catalogue):
+    raw = {
+        "nodes": [
+            {"id": 0, "task": "canny", "arguments": [{"name": "image", "value": "image-1"}]},
+            {"id": 1, "task": "ocr", "arguments": [{"name": "image", "value": "image-1"}]},
+            {
+                "id": 2,
+                "task": "draw_boxes",
+                "arguments": [
+                    {"name": "image", "value": "<node-0>"},
+                    {"name": "boxes", "value": [0, 0, 2, 2]},
+                    {"name": "boxes", "value": [1, 1, 3, 3]},
+                    {"name": "boxes", "value": [2, 2, 4, 4]},
+                ],
+                "dep": "0,1",
+            },
+        ]
+    }
+    plan = validate_plan(raw, catalogue, handles={"image-1"})
+    assert plan.step(2).arguments["boxes"] == [[0, 0, 2, 2], [1, 1, 3, 3], [2, 2, 4, 4]]
+    assert plan.step(2).dependencies == [0, 1]
+    assert any("repeated names kept as lists: boxes" in r for r in plan.repairs)
+    for dep, ids in (
+        ("node-0, node-1", [0, 1]),
+        ("[0; 1]", [0, 1]),
+        (-1, []),
+        ("-1", []),
+        ([0, "<step-1>"], [0, 1]),
+    ):
+        step = {"id": 2, "tool": "ocr", "arguments": {"image": "image-1"}, "dep": dep}
+        assert (
+            validate_plan([raw["nodes"][0] | {"tool": "canny"}, OCR | {"id": 1}, step], catalogue)
+            .step(2)
+            .dependencies
+            == ids
+        )
+
+
+# -- issue 8 §1: nothing a plan holds makes the parser or validator raise anything but PlanError ------
+NASTY = [
+    "[" * 100_000,
+    "{" * 100_000,
+    "{[1]: 2}",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {'payload': 1j}}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {'payload': {1, 2}}}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {'payload': b'raw'}}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {'payload': ...}}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {(1, 2): 'tuple key'}}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {1: 2}}]",
+    '[{"id": 0, "tool": "ocr", "arguments": {"image": "<step-' + "9" * 5000 + '>"}}]',
+    '[{"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}, "dep": "' + "9" * 5000 + '"}]',
+    '[{"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}, "dep": [' + "9" * 5000 + "]}]",
+    '[{"id": ' + "9" * 5000 + ', "tool": "ocr"}]',
+    '[{"id": 1.5, "tool": "ocr"}]',
+    '[{"id": true, "tool": "ocr"}]',
+    '[{"id": 0, "tool": "ocr", "arguments": {"image": "image-1", "box": [0, 0, 18446744073709551616, 5]}}]',
+    '[{"id": 0, "tool": "ocr", "arguments": {"a": ' + "[" * 300 + "]" * 300 + "}}]",
+    '[{"id": 0, "tool": "ocr", "arguments": {"\\udc00": 1}}]',
+    '[{"id": 0, "tool": "ocr", "arguments": {"a": NaN}}]',
+    "[{'id': 0, 'tool': 'ocr', 'arguments': 5}]",
+    "[{'id': 0, 'tool': ['ocr']}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': [{'name': 1, 'value': 2}]}]",
+    "[{'id': 0, 'tool': 'ocr', 'dep': {'a': 1}}]",
+    "[{'id': 0, 'tool': 'ocr', 'arguments': {'image': 'image-1'}}, 'not a step']",
+    '"just a string"',
+    "42",
+    "null",
+    "```\n```",
+]
+
+
+@pytest.mark.parametrize("text", NASTY, ids=lambda t: t[:30])
+def test_nasty_plans_raise_only_plan_errors(wide, text):
+    """Issue 8 §1 lists these: each used to raise TypeError, ValueError, RecursionError or similar."""
+    with pytest.raises(PlanError) as caught:
+        validate_plan(text, wide, handles={"image-1"})
+    assert caught.value.problems and all(len(p) < 600 for p in caught.value.problems)
+
+
+def test_doubled_braces_read_the_step_inside_and_say_so(wide):
+    plan = validate_plan(
+        "[{{'id': 0, 'tool': 'ocr', 'arguments': {'image': 'image-1'}}}]", wide, handles={"image-1"}
+    )
+    assert [s.tool for s in plan.steps] == ["ocr"] and "ignored the text around the plan" in plan.repairs
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        [{"id": 0, "tool": "noop", "arguments": {"payload": 1j}}],
+        [{"id": 0, "tool": "noop", "arguments": {1: 2}}],
+        [{"id": 0, "tool": "noop", "arguments": {"payload": object()}}],
+        [{"id": (0,), "tool": "noop"}],
+        {"plan": {1, 2}},
+        42,
+        None,
+    ],
+    ids=str,
+)
+def test_python_plans_that_are_not_json_raise_plan_errors(wide, plan):
+    with pytest.raises(PlanError):
+        validate_plan(plan, wide)

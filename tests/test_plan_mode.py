@@ -140,3 +140,53 @@ def test_run_plan_rejects_bad_plans_before_any_work(orch):
             session="plan-never",
         )
     assert not orch.graph.get_state({"configurable": {"thread_id": "plan-never"}}).values
+
+
+def test_run_plan_says_all_of_them_and_picks_the_kth_item(orch):
+    """Issue 9 §7, §10: a whole boxes artifact where a list is wanted, the k-th item, a step's text."""
+    from orchestrator.cli.demo import DEMO_LINES, make_demo_image
+
+    plan = [
+        {"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}},
+        {"id": 1, "tool": "draw_boxes", "arguments": {"image": "image-1", "boxes": "<step-0>"}},
+        {"id": 2, "tool": "crop", "arguments": {"image": "image-1", "box": "<step-0>.lines[1].box"}},
+        {"id": 3, "tool": "noop", "arguments": {"payload": "<GENERATED>-0"}},
+        {"id": 4, "tool": "noop", "arguments": {"payload": "first: <step-0>.lines[0].text"}},
+    ]
+    result = orch.run_plan(plan, images=[make_demo_image()])
+    assert result.ok, result.failure
+    calls = {s.tool + str(i): s for i, s in enumerate(result.steps) if s.tool}
+    lines = json.loads(calls["ocr0"].observation)["output"]["lines"]["items"]
+    assert [line["text"] for line in lines] == list(DEMO_LINES)
+    assert calls["draw_boxes1"].arguments["boxes"] == [line["box"] for line in lines]  # every box
+    assert calls["crop2"].arguments["box"] == lines[1]["box"]
+    assert calls["noop3"].arguments["payload"] == "\n".join(DEMO_LINES)  # the step's text, not a handle
+    assert calls["noop4"].arguments["payload"] == f"first: {DEMO_LINES[0]}"
+
+
+def test_run_plan_refuses_a_kind_mismatch_before_any_work(orch):
+    """Issue 9 §9: feeding boxes into an image field fails validation, naming both kinds."""
+    plan = [
+        {"id": 0, "tool": "ocr", "arguments": {"image": "image-1"}},
+        {"id": 1, "tool": "crop", "arguments": {"image": "<step-0>.lines", "box": [0, 0, 2, 2]}},
+        {"id": 2, "tool": "noop", "arguments": {"payload": "<GENERATED-0>"}},
+    ]
+    with pytest.raises(InputError) as caught:
+        orch.run_plan(plan, images=[picture()], session="plan-kinds-never")
+    message = str(caught.value)
+    assert "'image' wants an image, but <step-0>.lines is boxes" in message
+    assert "'<GENERATED-0>' in 'payload' is not a step reference" in message
+    assert not orch.graph.get_state({"configurable": {"thread_id": "plan-kinds-never"}}).values
+
+
+def test_a_plan_that_breaks_validation_by_kind_gets_a_correction(orch):
+    bad = [
+        {"id": 0, "tool": "threshold", "arguments": {"image": "image-1", "level": 128}},
+        {"id": 1, "tool": "crop", "arguments": {"image": "<step-0>", "box": [0, 0, 2, 2]}},
+    ]
+    good = [{"id": 0, "tool": "canny", "arguments": {"image": "image-1"}}]
+    script = ScriptedChatModel([plan_turn(bad), plan_turn(good), "Final Answer: ok"])
+    result = orch.run("edges", images=[picture()], chat_model=script)
+    assert result.ok
+    correction = script.seen[1][-1]["content"]
+    assert "'image' wants an image, but <step-0> (threshold) gives a mask" in correction

@@ -11,6 +11,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from llm.base import ChatModel
 from orchestrator.agent.context import RunContext
+from orchestrator.agent.run_failure import record_failure
 from orchestrator.agent.state import AgentState
 from orchestrator.events import (
     AnswerEvent,
@@ -71,20 +72,23 @@ def drive(
     """Run (or resume) the graph; yield events as nodes finish, then the run's Result."""
     given = graph_input.get("plan") if isinstance(graph_input, dict) else None
     plans: list[list[dict[str, Any]]] = [given] if given else []  # each plan the run accepts (Result.plans)
-    for mode, chunk in graph.stream(
-        graph_input, thread, context=context, stream_mode=["updates", "custom"], durability="sync"
-    ):
-        if mode == "custom":
-            yield ToolStarted.model_validate(chunk)
-            continue
-        assert isinstance(chunk, dict)
-        for node, update in chunk.items():
-            if node == "__interrupt__":
-                yield ApprovalRequested(session=session, calls=update[0].value["calls"])
-            elif isinstance(update, dict):
-                if node == "think" and update.get("plan"):
-                    plans.append(update["plan"])
-                yield from _events_of(node, update)
+    try:
+        for mode, chunk in graph.stream(
+            graph_input, thread, context=context, stream_mode=["updates", "custom"], durability="sync"
+        ):
+            if mode == "custom":
+                yield ToolStarted.model_validate(chunk)
+                continue
+            assert isinstance(chunk, dict)
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    yield ApprovalRequested(session=session, calls=update[0].value["calls"])
+                elif isinstance(update, dict):
+                    if node == "think" and update.get("plan"):
+                        plans.append(update["plan"])
+                    yield from _events_of(node, update)
+    except Exception as err:  # a bug or fault escaped the graph: the run ends as a recorded failure
+        record_failure(graph, thread, graph_input, err)
     snapshot = graph.get_state(thread)
     result = Result.from_state(
         snapshot.values,

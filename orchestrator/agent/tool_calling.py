@@ -18,8 +18,9 @@ from typing import Any, cast
 import jsonref
 
 from experts.base import Expert
-from llm.base import ChatMessage, ToolReply, ToolsUnsupported, supports_native_tools
+from llm.base import ChatMessage, LLMError, ToolCall, ToolReply, ToolsUnsupported, supports_native_tools
 from orchestrator.agent.context import RunContext
+from orchestrator.agent.normalise import NotPlainJSON, clean_text, plain_arguments
 from orchestrator.agent.parser import Action, ParsedTurn, ParseError, parse_turn
 from orchestrator.agent.transcript import FINAL_ANSWER, PLAN, to_chat_messages, to_text_messages
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
@@ -50,6 +51,11 @@ NATIVE_HELP = (
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TEXT_LABELS = re.compile(r"^[ \t>#*_-]*(thought|action|final[ _]?answer|plan)[ \t*_]*:", re.I | re.M)
 _THOUGHT_LABEL = re.compile(r"^[ \t>#*_-]*thought[ \t*_]*:[ \t]*", re.I)
+_CALLED = {"expert": "expert", PLAN: f"'{PLAN}'", FINAL_ANSWER: f"'{FINAL_ANSWER}'"}
+_ONE_OF = (
+    f"expert calls if you still need their outputs, one '{PLAN}' call for the whole task, or only "
+    f"'{FINAL_ANSWER}' if you are done"
+)
 _DATA_KEYWORDS = frozenset({"default", "enum", "const", "examples", "example"})
 _SPEC_CACHE: dict[tuple[str, type[Expert], str], str] = {}
 
@@ -126,8 +132,11 @@ def _final_answer_spec() -> dict[str, Any]:
 
 
 def _plan_spec(expert_names: list[str]) -> dict[str, Any]:
-    arguments = "the expert's arguments; '<step-k>' stands for step k's output (its new image or mask "
-    arguments += "handle), '<step-k>.field' for a field of that output"
+    arguments = (
+        "the expert's arguments; '<step-k>' stands for step k's output of the kind the argument wants: its "
+        "image or mask (all of them for a list), its boxes for a list of boxes, its text for a text; "
+        "'<step-k>.field' names a field of that output, '<step-k>.detections[0].box' one item's box"
+    )
     step = _object(
         ["id", "tool", "arguments"],
         id={"type": "integer", "description": "the step's number"},
@@ -189,11 +198,19 @@ def _function_name(raw: str, repairs: list[str]) -> str:
     return name
 
 
-def _call_arguments(arguments: dict[str, Any] | str, name: str, repairs: list[str]) -> dict[str, Any]:
-    """The call's arguments as a dict; ParseError (quoting the text) when they are not a JSON object."""
-    if isinstance(arguments, dict):
+def _call_arguments(arguments: Any, name: str, repairs: list[str]) -> dict[str, Any]:
+    """The call's arguments as a plain-JSON dict; ParseError (quoting the text) when they are not a
+    JSON object, or hold values no checkpointer can store."""
+    try:
+        return plain_arguments(_decoded(arguments, name, repairs), name)
+    except NotPlainJSON as err:
+        raise _fail(f"Your {name!r} call cannot be used: {err}. Call it again.") from None
+
+
+def _decoded(arguments: Any, name: str, repairs: list[str]) -> Any:
+    if not isinstance(arguments, str):
         return arguments
-    text = arguments.strip()
+    text = clean_text(arguments).strip()
     shown = text if len(text) <= 200 else text[:200] + "..."
     try:
         value = json.loads(text)
@@ -232,38 +249,39 @@ def _answer(arguments: dict[str, Any], repairs: list[str]) -> str:
     return value.strip()
 
 
-def _parse_content(content: str) -> ParsedTurn:
+def _parse_content(content: str, observed: Iterable[str]) -> ParsedTurn:
     """A reply without tool calls: the answer, or a turn written in the text format."""
     if not content:
         raise _fail("Your reply was empty.")
     if not _TEXT_LABELS.search(content):
         return ParsedTurn("", [], content)
     try:
-        parsed = parse_turn(content)
+        parsed = parse_turn(content, observed)
     except ParseError as err:
         raise ParseError(f"{err}\nOr, instead: {NATIVE_HELP}") from None
     repairs = [*parsed.repairs, "read a text-format turn from the reply text (it made no function call)"]
     return ParsedTurn(parsed.thought, parsed.actions, parsed.final_answer, repairs, parsed.plan)
 
 
-def parse_tool_reply(reply: ToolReply) -> ParsedTurn:
+def parse_tool_reply(reply: ToolReply, observed: Iterable[str] = ()) -> ParsedTurn:
     """The controller turn in a native tool reply.
 
-    Expert calls become :class:`ToolAction` s (they win over ``final_answer`` and ``plan`` calls in the
-    same reply, as in the text format); a ``plan`` call becomes the plan's JSON text; a
-    ``final_answer`` call, or plain text with no call, the final answer. Raises :class:`ParseError`
-    with a corrective message when a call's arguments are not a JSON object or the reply is empty.
+    Expert calls become :class:`ToolAction` s; a ``plan`` call becomes the plan's JSON text; a
+    ``final_answer`` call, or plain text with no call, the final answer. A reply mixing two of these
+    (expert calls and ``final_answer``, say) is ambiguous: like an empty reply or arguments that are
+    not a JSON object, it raises :class:`ParseError` with a corrective message. ``observed``: texts
+    from observations (see :func:`~orchestrator.agent.parser.parse_turn`).
     """
-    content = reply.content.replace("\r\n", "\n").strip()
+    content = clean_text(reply.content).replace("\r\n", "\n").strip()
     if not reply.tool_calls:
-        return _parse_content(content)
+        return _parse_content(content, observed)
     repairs: list[str] = []
     thought = _THOUGHT_LABEL.sub("", content, count=1).strip()
     actions: list[Action] = []
     finals: list[str] = []
     plans: list[str] = []
     for call in reply.tool_calls:
-        name = _function_name(call.name, repairs)
+        name = _function_name(clean_text(str(call.name)), repairs)
         arguments = _call_arguments(call.arguments, name, repairs)
         if name == FINAL_ANSWER:
             finals.append(_answer(arguments, repairs))
@@ -271,25 +289,26 @@ def parse_tool_reply(reply: ToolReply) -> ParsedTurn:
             # validate_plan also reads other shapes ({"plan": [...]}, one step) or says what is wrong
             plans.append(json.dumps(arguments.get("steps", arguments), ensure_ascii=False))
         else:
-            actions.append(ToolAction(name, arguments, call.id))
-    if actions:
-        dropped = [n for n, found in ((FINAL_ANSWER, finals), (PLAN, plans)) if found]
-        if dropped:
-            repairs.append(f"ignored the {' and '.join(dropped)} call(s): the reply also calls experts")
-        return ParsedTurn(thought, actions, None, list(dict.fromkeys(repairs)))
-    if plans and finals:
-        repairs.append("ignored the final_answer call: the reply also has a plan")
+            actions.append(ToolAction(name, arguments, str(call.id)))
+    made = [what for what, found in (("expert", actions), (PLAN, plans), (FINAL_ANSWER, finals)) if found]
+    if len(made) > 1:
+        raise _fail(
+            f"Your reply makes {' and '.join(_CALLED[m] for m in made)} calls at once, so it is unclear what "
+            f"to do; reply with one of them: {_ONE_OF}."
+        )
     if len(plans or finals) > 1:
         repairs.append(f"used the first of several {PLAN if plans else FINAL_ANSWER} calls")
     repairs = list(dict.fromkeys(repairs))
+    if actions:
+        return ParsedTurn(thought, actions, None, repairs)
     if plans:
         return ParsedTurn(thought, [], None, repairs, plan=plans[0])
     return ParsedTurn(thought, [], finals[0], repairs)
 
 
-def parse_reply(reply: str | ToolReply) -> ParsedTurn:
+def parse_reply(reply: str | ToolReply, observed: Iterable[str] = ()) -> ParsedTurn:
     """Parse a text reply (:func:`~orchestrator.agent.parser.parse_turn`) or a native tool reply."""
-    return parse_turn(reply) if isinstance(reply, str) else parse_tool_reply(reply)
+    return parse_turn(reply, observed) if isinstance(reply, str) else parse_tool_reply(reply, observed)
 
 
 def pending_calls(parsed: ParsedTurn) -> list[dict[str, Any]]:
@@ -313,8 +332,23 @@ def ask_controller(ctx: RunContext, transcript: Iterable[Mapping[str, Any]]) -> 
     model = ctx.llm
     if supports_native_tools(model) and not ctx.extra.get(NATIVE_OFF):
         try:
-            return model.complete_with_tools([system, *to_chat_messages(entries)], tool_specs(ctx.catalogue))
+            reply: Any = model.complete_with_tools(
+                [system, *to_chat_messages(entries)], tool_specs(ctx.catalogue)
+            )
+            return _checked(reply, ToolReply)
         except ToolsUnsupported as err:
             ctx.extra[NATIVE_OFF] = str(err) or "the controller refused native tool calls"
             log.warning("native tool calling is off for this run: %s", err)
-    return model.complete([system, *to_text_messages(entries)], stop=["\nObservation:"])
+    return _checked(model.complete([system, *to_text_messages(entries)], stop=["\nObservation:"]), str)
+
+
+def _checked(reply: Any, expected: type) -> Any:
+    """``reply`` if it is what the backend promised, else an LLMError saying what it gave."""
+    if not isinstance(reply, expected) or (
+        isinstance(reply, ToolReply) and not all(isinstance(c, ToolCall) for c in reply.tool_calls)
+    ):
+        raise LLMError(
+            f"the controller backend returned a {type(reply).__name__}, not a {expected.__name__}: "
+            "a backend's complete() returns text, complete_with_tools() a ToolReply"
+        )
+    return reply

@@ -8,12 +8,14 @@ same transcript in the text (MM-ReAct) format for text-mode controllers and summ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, cast
 
-from llm.base import ChatMessage, ChatToolCall, ToolReply
+from llm.base import ChatMessage, ChatToolCall, ToolCall, ToolReply
+from orchestrator.agent.normalise import NotPlainJSON, clean_text, plain_json
 
 __all__ = [
     "FINAL_ANSWER",
@@ -21,6 +23,7 @@ __all__ = [
     "assistant_entry",
     "call_results",
     "entry_text",
+    "observed_texts",
     "to_chat_messages",
     "to_text_messages",
     "tool_entry",
@@ -29,17 +32,57 @@ __all__ = [
 FINAL_ANSWER = "final_answer"
 PLAN = "plan"
 _TEXT_LABELS = re.compile(r"^[ \t>#*_-]*(thought|action|final[ _]?answer|plan)[ \t*_]*:", re.I | re.M)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _UNANSWERED = {FINAL_ANSWER: "The final answer was given to the user.", PLAN: "(the plan was not run)"}
 
 
 def assistant_entry(reply: str | ToolReply) -> dict[str, Any]:
-    """The transcript entry of a controller reply; a native one keeps its tool calls (plain JSON)."""
+    """The transcript entry of a controller reply, as plain JSON any checkpointer stores: valid
+    Unicode, and a native reply's tool calls with arguments that are plain JSON -- or, when they are
+    not, their text (the parser reports the mistake to the controller)."""
     if isinstance(reply, str):
-        return {"role": "assistant", "content": reply}
-    entry: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        return {"role": "assistant", "content": clean_text(reply)}
+    entry: dict[str, Any] = {"role": "assistant", "content": clean_text(reply.content)}
     if reply.tool_calls:
-        entry["tool_calls"] = [dict(call.to_dict()) for call in reply.tool_calls]
+        entry["tool_calls"] = [_plain_call(call) for call in reply.tool_calls]
     return entry
+
+
+def _plain_call(call: ToolCall) -> dict[str, Any]:
+    arguments: Any = call.arguments
+    try:
+        arguments = plain_json(arguments) if not isinstance(arguments, str) else clean_text(arguments)
+    except NotPlainJSON:
+        arguments = clean_text(repr(arguments)[:2000])
+    return {"id": clean_text(str(call.id)), "name": clean_text(str(call.name)), "arguments": arguments}
+
+
+def observed_texts(steps: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The texts the experts produced, from the observations of tool-call steps (for the parser:
+    an action written in them is quoted, never run). Cut observations give up their whole strings."""
+    for step in steps:
+        observation = step.get("observation") or ""
+        if not step.get("tool") or "action" not in observation.lower():
+            continue
+        try:
+            body = json.loads(observation)
+        except ValueError:
+            for literal in _JSON_STRING.findall(observation):
+                with contextlib.suppress(ValueError):
+                    yield json.loads(literal)
+            continue
+        yield from _strings(body)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def tool_entry(call_id: str, content: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from experts.base import ExpertError, ImageData
-from experts.clip import Clip
+from experts.clip import Clip, coco_labels
 from loading import ModelNotAvailable
 from tests.experts.harness import call_tool, deployed, observation
 from tests.experts.tiny_clip import build_tiny_clip
@@ -132,6 +132,14 @@ def test_bad_arguments_say_what_to_do(local: Clip, arguments: dict, message: str
     with pytest.raises(ExpertError) as err:
         local.run(Clip.Input.model_validate(arguments))
     assert message in str(err.value)
+
+
+def test_classify_without_labels_uses_cocos_80_classes(local: Clip) -> None:
+    """Issue 9 §9: a clip step without labels is valid; the documented default label set is used."""
+    output = local.run(Clip.Input(image=_data()))
+    _check_probabilities(output.predictions[0], list(coco_labels()))
+    assert len(coco_labels()) == 80 and coco_labels()[0] == "person" and coco_labels()[-1] == "toothbrush"
+    assert "COCO's 80" in Clip.argument_schema()["properties"]["labels"]["description"]
 
 
 def test_missing_model_names_it(tmp_path: Path) -> None:

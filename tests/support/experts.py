@@ -61,8 +61,9 @@ class Broken(Expert):
     class Input(BaseModel):
         image: ImageRef
 
-    class Output(BaseModel):
-        ok: bool
+    class Output(BaseModel):  # what it would give: plans may feed it on (they are checked by kind)
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+        image: NewImage
 
     def run(self, inputs: Input) -> Output:
         raise RuntimeError(f"simulated model failure on {inputs.image.handle}")

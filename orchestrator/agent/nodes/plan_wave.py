@@ -2,67 +2,43 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from experts.base import artifact_kinds_of
 from orchestrator.agent.context import RunContext
-from orchestrator.agent.plan import REFERENCE, reference_id
+from orchestrator.agent.plan_kinds import ANY, Kind
+from orchestrator.agent.plan_refs import Resolver, UnresolvedReference
+from orchestrator.agent.plan_validate import input_wants, output_kind
 from orchestrator.agent.state import AgentState, PendingCall
 
-__all__ = ["ReferenceError", "plan_wave", "resolve_references"]
+__all__ = ["plan_wave"]
 
 
-class ReferenceError(ValueError):
-    """A step reference that the finished steps cannot satisfy."""
+def _resolver(state: AgentState, ctx: RunContext, results: dict[str, Any]) -> Resolver:
+    tools = {step["id"]: step["tool"] for step in state.get("plan") or []}
+    table = state.get("artifacts", {})
 
+    def output_of(step_id: int) -> Kind:
+        expert = ctx.catalogue.get(tools.get(step_id, ""))
+        return output_kind(expert.expert_cls.Output) if expert is not None else ANY
 
-def _follow(value: Any, path: str, ref: str) -> Any:
-    for key, index in re.findall(r"\.([A-Za-z_]\w*)|\[(\d+)\]", path):
+    def load(handle: str) -> Any:
+        record = table.get(handle)
+        if record is None:
+            raise UnresolvedReference(f"there is no artifact '{handle}' in this session")
         try:
-            value = value[key] if key else value[int(index)]
-        except (KeyError, IndexError, TypeError):
-            raise ReferenceError(f"{ref}: the step's output has no {path!r}") from None
-    return value
+            return ctx.store.load(record)
+        except Exception as err:  # bytes missing from the store
+            raise UnresolvedReference(f"{handle} cannot be read: {err}") from None
 
-
-def _resolve_one(match: re.Match[str], kind: str | tuple[str, ...] | None, results: dict[str, Any]) -> Any:
-    ref = match.group(0)
-    result = results.get(str(reference_id(match)))
-    if result is None or not result["ok"]:
-        raise ReferenceError(f"{ref}: that step has not produced an output")
-    if match.group(3):
-        return _follow(result["output"], match.group(3), ref)
-    handles: dict[str, list[str]] = result["handles"]
-    kinds = (kind,) if isinstance(kind, str) else kind or ()  # a field may take several kinds
-    if kinds:
-        found = next((handles[k][0] for k in kinds if handles.get(k)), None)
-        if found is None:
-            raise ReferenceError(f"{ref}: that step produced no {' or '.join(kinds)}")
-        return found
-    first = next((h[0] for h in handles.values() if h), None)
-    return first if first is not None else result["output"]
-
-
-def resolve_references(value: Any, kind: str | tuple[str, ...] | None, results: dict[str, Any]) -> Any:
-    """Replace ``<step-k>`` references (whole values, or inside text) by the steps' outputs."""
-    if isinstance(value, str):
-        whole = REFERENCE.fullmatch(value.strip())
-        if whole:
-            return _resolve_one(whole, kind, results)
-        return REFERENCE.sub(lambda m: str(_resolve_one(m, None, results)), value)
-    if isinstance(value, list):
-        return [resolve_references(v, kind, results) for v in value]
-    if isinstance(value, dict):
-        return {k: resolve_references(v, kind, results) for k, v in value.items()}
-    return value
+    return Resolver(results, output_of, load)
 
 
 def plan_wave(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """The plan's next wave as pending calls; steps whose references fail are recorded as failed."""
-    stop = runtime.context.stop_reason()
+    ctx = runtime.context
+    stop = ctx.stop_reason()
     if stop:
         return {"pending": [], "status": "cancelled", "failure": stop}
     results = state.get("plan_results", {})
@@ -72,21 +48,18 @@ def plan_wave(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]
         for step in state.get("plan") or []
         if str(step["id"]) not in results and set(step["dependencies"]) <= done_ok
     ]
+    resolver = _resolver(state, ctx, results)
     pending: list[PendingCall] = []
     failed: dict[str, Any] = {}
     for step in wave:
-        expert = runtime.context.catalogue.get(step["tool"])
-        fields = expert.expert_cls.Input.model_fields if expert else {}
+        expert = ctx.catalogue.get(step["tool"])
+        wants = input_wants(expert.expert_cls.Input) if expert is not None else {}
         try:
             arguments = {
-                name: resolve_references(
-                    value,
-                    artifact_kinds_of(fields[name].rebuild_annotation()) if name in fields else None,
-                    results,
-                )
+                name: resolver.resolve(value, wants.get(name, ANY))
                 for name, value in step["arguments"].items()
             }
-        except ReferenceError as err:
+        except UnresolvedReference as err:
             failed[str(step["id"])] = {"ok": False, "handles": {}, "output": None, "error": str(err)}
             continue
         pending.append(

@@ -14,7 +14,7 @@ from orchestrator.agent.parser import ParseError
 from orchestrator.agent.plan import PlanError, validate_plan, waves
 from orchestrator.agent.state import AgentState, StepRecord
 from orchestrator.agent.tool_calling import ask_controller, parse_reply, pending_calls
-from orchestrator.agent.transcript import assistant_entry, call_results, entry_text
+from orchestrator.agent.transcript import assistant_entry, call_results, entry_text, observed_texts
 from prompts import render
 
 __all__ = ["think"]
@@ -53,8 +53,9 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.time()
     try:
         reply = ask_controller(ctx, controller_view(state, ctx.context_budget_tokens))
-    except LLMError as err:
-        reason = f"the controller ({ctx.llm.label}) failed: {err}"
+    except Exception as err:  # the backend's own failure (LLMError) or a bug in a backend: the run ends
+        why = str(err) if isinstance(err, LLMError) else f"{type(err).__name__}: {err}"
+        reason = f"the controller ({ctx.llm.label}) failed: {why}"
         return {
             "turn": turn,
             "status": "failed",
@@ -63,7 +64,7 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         }
     assistant = assistant_entry(reply)
     try:
-        parsed = parse_reply(reply)
+        parsed = parse_reply(reply, observed_texts(state.get("steps", [])))
         plan = (
             validate_plan(parsed.plan, ctx.catalogue, handles=set(state.get("artifacts", {})))
             if parsed.plan is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -22,10 +24,47 @@ from orchestrator.events import (
     ToolFinished,
     ToolStarted,
 )
-from orchestrator.result import Result
-from orchestrator.storage.artifacts import ArtifactStore
+from orchestrator.result import ArtifactInfo, Result
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
-__all__ = ["drive"]
+__all__ = ["ArtifactViews", "drive"]
+
+
+class ArtifactViews:
+    """Each artifact record's public view (:class:`ArtifactInfo`), made once and reused by later runs.
+
+    A Result lists every artifact of its session; remaking each view at the end of every run would
+    cost more as the session grows. Views are immutable, so they are shared; the least recently
+    used are dropped beyond ``size``.
+    """
+
+    def __init__(self, store: ArtifactStore, size: int = 50_000) -> None:
+        self.store, self.size = store, size
+        self._views: OrderedDict[tuple[Any, ...], ArtifactInfo] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, record: ArtifactRecord) -> ArtifactInfo:
+        key = (
+            record["handle"],
+            record["id"],
+            record["kind"],
+            record["uri"],
+            record["producer_step"],
+            record["producer"],
+            tuple(record["parents"]),
+            tuple(record["shape"]),
+        )
+        with self._lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+                return view
+        view = ArtifactInfo.from_record(record, self.store)
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return view
 
 
 def _events_of(node: str, update: dict[str, Any]) -> Iterator[Any]:
@@ -64,37 +103,60 @@ def drive(
     context: RunContext,
     *,
     session: str,
-    store: ArtifactStore,
+    views: ArtifactViews,
     controller: ChatModel,
     started: float,
+    on_finished: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Iterator[Any]:
-    """Run (or resume) the graph; yield events as nodes finish, then the run's Result."""
+    """Run (or resume) the graph; yield events as nodes finish, then the run's Result.
+
+    The Result is read from the last checkpoint the stream reports, not read back from the
+    checkpointer (reading a long session back replays its history). ``on_finished`` gets that
+    checkpoint's id and state when the run finished (nothing left to run).
+    """
     given = graph_input.get("plan") if isinstance(graph_input, dict) else None
     plans: list[list[dict[str, Any]]] = [given] if given else []  # each plan the run accepts (Result.plans)
+    last: dict[str, Any] | None = None  # the last checkpoint: config, values, next
+    pending = False
     for mode, chunk in graph.stream(
-        graph_input, thread, context=context, stream_mode=["updates", "custom"], durability="sync"
+        graph_input,
+        thread,
+        context=context,
+        stream_mode=["updates", "custom", "checkpoints"],
+        durability="sync",
     ):
         if mode == "custom":
             yield ToolStarted.model_validate(chunk)
             continue
         assert isinstance(chunk, dict)
+        if mode == "checkpoints":
+            last = chunk
+            continue
         for node, update in chunk.items():
             if node == "__interrupt__":
+                pending = True
                 yield ApprovalRequested(session=session, calls=update[0].value["calls"])
             elif isinstance(update, dict):
                 if node == "think" and update.get("plan"):
                     plans.append(update["plan"])
                 yield from _events_of(node, update)
-    snapshot = graph.get_state(thread)
+    if last is None:  # nothing ran (a resume with nothing left to do): read the checkpoint
+        snapshot = graph.get_state(thread)
+        values, pending = dict(snapshot.values), bool(snapshot.interrupts)
+    else:
+        values = last["values"]
+        if not last["next"] and on_finished is not None:
+            on_finished(str(last["config"]["configurable"]["checkpoint_id"]), values)
     result = Result.from_state(
-        snapshot.values,
+        values,
         session=session,
-        store=store,
+        store=views.store,
         controller=controller.label,
         replay=controller.is_replay,
         seconds=time.perf_counter() - started,
-        pending=bool(snapshot.interrupts),
+        pending=pending,
         plans=plans,
+        artifact_info=views,
     )
     if result.status == "answered" and result.answer:
         yield AnswerEvent(text=result.answer)

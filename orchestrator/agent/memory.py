@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -260,6 +262,60 @@ def _fit_summary(lines: Sequence[_Line], allowance: int, kept_runs: int = 0) -> 
     return {"role": "user", "content": _summary_text(lines, m, merged_upto, kept_runs)}
 
 
+class _LineCache:
+    """The summary lines of earlier runs, kept per session between turns.
+
+    Earlier runs do not change, so each turn summarises only the runs that ended since the last
+    one. A run is recognised by everything its line is made of; any difference from the kept lines
+    makes them again from the start.
+    """
+
+    def __init__(self, sessions: int = 64) -> None:
+        self._sessions = sessions
+        self._kept: OrderedDict[str, tuple[list[tuple[object, ...]], list[_Line], set[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(number: int, run: _Run) -> tuple[object, ...]:
+        """Everything :func:`_summarise` reads of the run (the runs before it are compared too)."""
+        record = run.record or {"run_id": ""}
+        return (
+            number,
+            record["run_id"],
+            record.get("task"),
+            tuple(record.get("inputs", [])),
+            record.get("status"),
+            record.get("answer"),
+            record.get("failure"),
+            tuple((s["tool"], s["error"] is None, tuple(s["new_handles"])) for s in run.steps),
+            tuple((h, run.artifacts[h]["producer"]) for h in run.extra_handles),
+        )
+
+    def lines(self, earlier: list[_Run]) -> list[_Line]:
+        """The summary line of each run in ``earlier`` (oldest first), as :func:`_summarise` makes it."""
+        numbers = accumulate(
+            int(run.record is not None) for run in earlier
+        )  # the n-th recorded run is Task n
+        keys = [self._key(n, run) for n, run in zip(numbers, earlier, strict=True)]
+        session = next((str(key[1]) for key in keys if key[1]), "")
+        with self._lock:
+            kept_keys, kept_lines, kept_named = self._kept.get(session, ([], [], set()))
+        start = len(kept_keys) if keys[: len(kept_keys)] == kept_keys else 0
+        lines = kept_lines[:start]
+        named = set(kept_named) if start else set()
+        lines += [_summarise(int(str(keys[i][0])), earlier[i], named) for i in range(start, len(earlier))]
+        if session:
+            with self._lock:
+                self._kept[session] = (keys, lines, named)
+                self._kept.move_to_end(session)
+                while len(self._kept) > self._sessions:
+                    self._kept.popitem(last=False)
+        return lines
+
+
+_LINES = _LineCache()
+
+
 # -- the view ---------------------------------------------------------------------------------------------
 def _compact_current(run: _Run, allowance: int) -> list[Message]:
     """The current run within ``allowance`` if it can be: first message and last exchanges verbatim."""
@@ -293,9 +349,7 @@ def controller_view(state: AgentState, budget_tokens: int) -> list[Message]:
         return messages
     runs = _runs(messages, state)
     current, earlier = runs[-1], runs[:-1]
-    named: set[str] = set()
-    numbers = accumulate(int(run.record is not None) for run in earlier)  # the n-th recorded run is Task n
-    lines = [_summarise(n, run, named) for n, run in zip(numbers, earlier, strict=True)]
+    lines = _LINES.lines(earlier)
     room = budget_tokens - estimate_tokens(current.messages)
     kept: dict[int, list[Message]] = {}  # the newest earlier runs that fit, shortened
     kept_tokens, first_kept = 0, len(earlier)

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from itertools import takewhile
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 
 from llm.base import ChatModel
 from orchestrator.agent.context import RunContext
-from orchestrator.agent.execution import drive
+from orchestrator.agent.execution import ArtifactViews, drive
+from orchestrator.agent.handles import HandleAllocator
 from orchestrator.agent.pixels import PixelCache
-from orchestrator.agent.state import AgentState
+from orchestrator.agent.recent import RecentStates
+from orchestrator.agent.state import AgentState, RunLimits, seal
 from orchestrator.config import ReactorConfig
 from orchestrator.errors import InputError
 from orchestrator.events import RunStarted
 from orchestrator.result import describe_artifact
 from orchestrator.serving.catalogue import ExpertCatalogue
-from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, next_handle
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 from prompts import render
 
 __all__ = ["Runner"]
@@ -44,36 +48,36 @@ class Runner:
         self.config = config
         self._lock = threading.RLock()
         self._active: dict[str, threading.Event] = {}
+        self._views = ArtifactViews(store)
+        self._recent = RecentStates(graph.checkpointer)
 
     # -- session state ------------------------------------------------------------------------------
     @staticmethod
-    def thread(session: str, steps_budget: int = 8) -> RunnableConfig:
-        return {"configurable": {"thread_id": session}, "recursion_limit": 6 * steps_budget + 60}
+    def recursion_limit(steps_budget: int) -> int:
+        """LangGraph's superstep limit for a run of ``steps_budget`` turns (or plan steps)."""
+        return 6 * steps_budget + 60
+
+    @staticmethod
+    def thread(session: str, steps_budget: int = 8, recursion_limit: int | None = None) -> RunnableConfig:
+        limit = recursion_limit or Runner.recursion_limit(steps_budget)
+        return {"configurable": {"thread_id": session}, "recursion_limit": limit}
 
     def values(self, session: str) -> dict[str, Any]:
-        return dict(self.graph.get_state(self.thread(session)).values)
+        """The session's current state (as its last run left it, when that is still the latest)."""
+        thread = self.thread(session)
+        kept = self._recent.get(session, thread)
+        return dict(kept if kept is not None else self.graph.get_state(thread).values)
 
     def table(self, session: str) -> dict[str, ArtifactRecord]:
         return dict(self.values(session).get("artifacts", {}))
 
     def unfinished(self, session: str) -> dict[str, Any] | None:
         """The session's last run if it did not finish: its task, progress and whether it awaits approval."""
-        snapshot = self.graph.get_state(self.thread(session))
-        if not snapshot.next:
-            return None
-        values = snapshot.values
-        return {
-            "run_id": values.get("run_id"),
-            "task": values.get("task"),
-            "turn": values.get("turn", 0),
-            "steps": len([s for s in values.get("steps", []) if s["run_id"] == values.get("run_id")]),
-            "next": list(snapshot.next),
-            "awaiting_approval": bool(snapshot.interrupts),
-        }
+        return _unfinished(self.graph.get_state(self.thread(session)))
 
-    def mark_interrupted(self, session: str) -> str | None:
-        """Close an unfinished run as interrupted (kept in the transcript); returns its run id."""
-        unfinished = self.unfinished(session)
+    def mark_interrupted(self, session: str, unfinished: dict[str, Any] | None) -> str | None:
+        """Close ``unfinished`` (the session's :meth:`unfinished` run, if any) as interrupted, keeping it
+        in the transcript; returns its run id."""
         if unfinished is None:
             return None
         if unfinished["awaiting_approval"]:
@@ -87,41 +91,42 @@ class Runner:
         )
         self.graph.update_state(
             self.thread(session),
-            {
-                "status": "interrupted",
-                "failure": "interrupted: the process stopped during the run",
-                "pending": [],
-                "outcomes": [],
-                "plan": None,
-                "transcript": [{"role": "user", "content": note}],
-                "runs": [
-                    {
-                        "run_id": unfinished["run_id"],
-                        "status": "interrupted",
-                        "failure": "the process stopped during the run",
-                    }
-                ],
-            },
+            seal(
+                {
+                    "status": "interrupted",
+                    "failure": "interrupted: the process stopped during the run",
+                    "pending": [],
+                    "outcomes": [],
+                    "plan": None,
+                    "transcript": [{"role": "user", "content": note}],
+                    "runs": [
+                        {
+                            "run_id": unfinished["run_id"],
+                            "status": "interrupted",
+                            "failure": "the process stopped during the run",
+                        }
+                    ],
+                }
+            ),
             as_node="finish",
         )
         return unfinished["run_id"]
 
     # -- runs ---------------------------------------------------------------------------------------
-    def _context(
-        self, controller: ChatModel, steps_budget: int, deadline_s: float | None, cancel: threading.Event
-    ) -> RunContext:
+    def _context(self, controller: ChatModel, limits: RunLimits, cancel: threading.Event) -> RunContext:
+        deadline_at = limits["deadline_at"]
         return RunContext(
             llm=controller,
             catalogue=self.catalogue,
             store=self.store,
             system_prompt=self.system_prompt(),
-            max_steps=steps_budget,
+            max_steps=limits["max_steps"],
             max_parse_retries=self.config.max_parse_retries,
             pixels=PixelCache(self.store),
             max_replans=self.config.max_replans,
             context_budget_tokens=self.config.context_budget_tokens,
             approval=frozenset(self.config.approval_required),
-            deadline=time.monotonic() + deadline_s if deadline_s else None,
+            deadline=None if deadline_at is None else time.monotonic() + (deadline_at - time.time()),
             cancel=cancel,
         )
 
@@ -141,18 +146,27 @@ class Runner:
         deadline_s: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Iterator[Any]:
-        """A new run on ``session``: store the inputs, then stream the run's events."""
+        """A new run on ``session``: store the inputs, then stream the run's events.
+
+        The run's limits (``steps_budget``, the deadline, LangGraph's recursion limit) are
+        checkpointed with it, so a resumed run keeps them.
+        """
         started = time.perf_counter()
         with self._session(session) as cancel:
-            interrupted = self.mark_interrupted(session)
-            before = self.values(session)
-            table: dict[str, ArtifactRecord] = dict(before.get("artifacts", {}))
-            context = self._context(controller, steps_budget, deadline_s, cancel)
+            before, interrupted = self._before_run(session)
+            table: dict[str, ArtifactRecord] = before.get("artifacts", {})
+            handles = HandleAllocator(before.get("handle_counts"), table)
+            limits: RunLimits = {
+                "max_steps": steps_budget,
+                "recursion_limit": self.recursion_limit(steps_budget),
+                "deadline_at": time.time() + deadline_s if deadline_s else None,
+            }
+            context = self._context(controller, limits, cancel)
             new: dict[str, ArtifactRecord] = {}
             for array in arrays:
                 artifact_id, shape, uri = self.store.put("image", array)
                 context.pixels.remember(artifact_id, array)
-                handle = next_handle(table, "image", taken=set(new))
+                handle = handles.next("image")
                 new[handle] = {
                     "handle": handle,
                     "id": artifact_id,
@@ -163,12 +177,14 @@ class Runner:
                     "parents": [],
                     "uri": uri,
                 }
-            listing = "\n".join(describe_artifact(r) for r in {**table, **new}.values()) or "(none)"
+            listing = "\n".join(describe_artifact(r) for r in new.values()) or "(none)"
+            count = len(table) + len(new)
+            message = render("task", task=task, artifacts=listing, count=count)
             run_id = uuid.uuid4().hex[:12]
             run_input: dict[str, Any] = {
                 "run_id": run_id,
                 "task": task,
-                "transcript": [{"role": "user", "content": render("task", task=task, artifacts=listing)}],
+                "transcript": [{"role": "user", "content": message}],
                 "runs": [
                     {
                         "run_id": run_id,
@@ -179,6 +195,8 @@ class Runner:
                     }
                 ],
                 "artifacts": new,
+                "steps": [],  # every history channel is written once per run (see state.SNAPSHOT_EVERY)
+                "limits": limits,
                 "turn": 0,
                 "parse_failures": 0,
                 "pending": [],
@@ -191,17 +209,21 @@ class Runner:
                 "replans": 0,
                 "pipeline": False,
             } | (extra or {})
+            run_input = seal(run_input)
+            if new:
+                run_input["handle_counts"] = handles.counts
             yield RunStarted(session=session, run_id=run_id, task=task, inputs=list(new))
             try:
                 for event in drive(
                     self.graph,
                     run_input,
-                    self.thread(session, steps_budget),
+                    self.thread(session, recursion_limit=limits["recursion_limit"]),
                     context,
                     session=session,
-                    store=self.store,
+                    views=self._views,
                     controller=controller,
                     started=started,
+                    on_finished=functools.partial(self._recent.keep, session),
                 ):
                     if event.type == "end" and interrupted:
                         event.result.interrupted_runs = [interrupted]
@@ -218,14 +240,22 @@ class Runner:
         deadline_s: float | None = None,
         steps_budget: int | None = None,
     ) -> Iterator[Any]:
-        """Continue the session's unfinished run from its last checkpoint (or answer its approval)."""
+        """Continue the session's unfinished run from its last checkpoint (or answer its approval).
+
+        The run keeps the limits it started with (its steps budget, deadline and recursion limit);
+        ``steps_budget`` and ``deadline_s`` replace them. A run whose deadline has passed issues no
+        more calls and ends as cancelled. Runs checkpointed before limits were kept take the config's
+        ``max_steps`` and no deadline.
+        """
         started = time.perf_counter()
         with self._session(session) as cancel:
-            unfinished = self.unfinished(session)
+            self._recent.forget(session)
+            snapshot = self.graph.get_state(self.thread(session))
+            unfinished = _unfinished(snapshot)
             if unfinished is None:
                 raise InputError(f"session {session!r} has no unfinished run to resume")
-            budget = steps_budget or self.config.max_steps
-            context = self._context(controller, budget, deadline_s, cancel)
+            limits = self._resumed_limits(snapshot.values.get("limits"), steps_budget, deadline_s)
+            context = self._context(controller, limits, cancel)
             yield RunStarted(
                 session=session, run_id=unfinished["run_id"], task=unfinished["task"], inputs=[], resumed=True
             )
@@ -233,15 +263,40 @@ class Runner:
                 yield from drive(
                     self.graph,
                     command,
-                    self.thread(session, budget),
+                    self.thread(session, recursion_limit=limits["recursion_limit"]),
                     context,
                     session=session,
-                    store=self.store,
+                    views=self._views,
                     controller=controller,
                     started=started,
+                    on_finished=functools.partial(self._recent.keep, session),
                 )
             finally:
                 context.pixels.close()
+
+    def _before_run(self, session: str) -> tuple[dict[str, Any], str | None]:
+        """The session's state before a new run, and the id of the run it closed as interrupted."""
+        thread = self.thread(session)
+        kept = self._recent.get(session, thread)
+        if kept is not None:  # the state our last run of the session ended with is still the latest
+            return kept, None
+        snapshot = self.graph.get_state(thread)
+        interrupted = self.mark_interrupted(session, _unfinished(snapshot))
+        if interrupted:  # the note and the run's end were added to the session
+            snapshot = self.graph.get_state(thread)
+        return dict(snapshot.values), interrupted
+
+    def _resumed_limits(
+        self, stored: RunLimits | None, steps_budget: int | None, deadline_s: float | None
+    ) -> RunLimits:
+        """The limits of a resumed run: its own (``stored``), with the caller's replacements."""
+        if steps_budget or not stored:
+            max_steps = steps_budget or self.config.max_steps
+            recursion = self.recursion_limit(max_steps)
+        else:
+            max_steps, recursion = stored["max_steps"], stored["recursion_limit"]
+        deadline_at = time.time() + deadline_s if deadline_s else (stored["deadline_at"] if stored else None)
+        return {"max_steps": max_steps, "recursion_limit": recursion, "deadline_at": deadline_at}
 
     def cancel(self, session: str) -> bool:
         """Ask the session's running run to stop; True if one was running."""
@@ -271,3 +326,21 @@ class Runner:
 
     def _session(self, session: str) -> Runner._SessionGuard:
         return Runner._SessionGuard(self, session)
+
+
+def _unfinished(snapshot: StateSnapshot) -> dict[str, Any] | None:
+    """The run a state snapshot shows unfinished (see :meth:`Runner.unfinished`), or None."""
+    if not snapshot.next:
+        return None
+    values = snapshot.values
+    run_id = values.get("run_id")
+    return {
+        "run_id": run_id,
+        "task": values.get("task"),
+        "turn": values.get("turn", 0),
+        "steps": sum(
+            1 for _ in takewhile(lambda s: s["run_id"] == run_id, reversed(values.get("steps", [])))
+        ),
+        "next": list(snapshot.next),
+        "awaiting_approval": bool(snapshot.interrupts),
+    }

@@ -1,8 +1,9 @@
 """Handles for new artifacts (``image-3``, ``mask-1`` …) without reading the whole artifact table.
 
 The state keeps, per kind, the highest handle number given (``handle_counts``); a new handle is that
-number plus one. A session from before ``handle_counts`` existed has its counts read from its table
-once, and the next update stores every kind's count, so later allocations never scan again.
+number plus one. Counts are always written whole (every kind). A session from before
+``handle_counts`` existed (the field reads as empty) has its counts read from its table once, and
+the next update stores them, so later allocations never scan again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class HandleAllocator:
     """Gives the next handles of each kind, starting from the session's counts."""
 
     def __init__(self, counts: Mapping[str, int] | None, table: Mapping[str, ArtifactRecord]) -> None:
-        self.counts: dict[str, int] = dict(counts) if counts is not None else counts_of(table)
+        self.counts: dict[str, int] = dict(counts) if counts else counts_of(table)
 
     def next(self, kind: str) -> str:
         """A new handle of ``kind``, never given before in this session."""

@@ -1,28 +1,36 @@
 """A session driven without Ray: the real graph, runner and checkpointer, with in-process expert handles.
 
-For tests that look at what a long session stores (checkpoint bytes, task messages), not at serving:
-:class:`InProcessHandle` stands in for a Serve ``DeploymentHandle`` of an expert that takes no pixels
-(``noop``), answering each call at once with the expert's typed :class:`~experts.protocol.Reply`.
+For tests that look at what a long session stores (checkpoint bytes, task messages, run limits),
+not at serving: :class:`InProcessHandle` stands in for a Serve ``DeploymentHandle`` of an expert
+that takes no pixels, answering each call at once with the expert's typed
+:class:`~experts.protocol.Reply`. The session serves ``noop`` and ``gate`` (a ``noop`` whose calls
+wait for approval when the config asks for it).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
 
 from experts.base import Expert
+from experts.noop import Noop
 from experts.protocol import Reply
-from llm.scripted import ScriptedChatModel
+from llm.scripted import ScriptedChatModel, ScriptEntry
 from orchestrator.agent.graph import build_graph
+from orchestrator.agent.plan import validate_plan
 from orchestrator.agent.runner import Runner
 from orchestrator.config import ReactorConfig
+from orchestrator.result import Result
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 from orchestrator.storage.artifacts import ArtifactStore
 
-__all__ = ["InProcessHandle", "OfflineSession", "small_image"]
+__all__ = ["InProcessHandle", "OfflineSession", "noop_call", "small_image"]
 
 
 class _Response:
@@ -48,34 +56,64 @@ class InProcessHandle:
 
 
 def small_image(seed: int) -> np.ndarray:
-    """A tiny distinct input image per task."""
+    """A tiny input image, different for each seed."""
     return np.random.default_rng(seed).integers(0, 255, (6, 8, 3), dtype=np.uint8)
 
 
+def noop_call(payload: str, tool: str = "noop") -> str:
+    """A controller turn calling ``tool`` (``noop`` or ``gate``) with ``payload``."""
+    return f'Thought: check\nAction: {tool}\nAction Input: {{"payload": "{payload}"}}'
+
+
 class OfflineSession:
-    """One orchestrator's runner over a SQLite file, with ``noop`` served in process."""
+    """One orchestrator's runner over a SQLite file in ``root`` (an existing one is opened as it is)."""
 
     def __init__(self, root: Path, **config: Any) -> None:
-        from experts.noop import Noop
-
         self.path = root / "sessions.sqlite"
         self.connection = sqlite3.connect(self.path, check_same_thread=False)
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
         self.saver = SqliteSaver(self.connection)
+        self.saver.setup()
         self.config = ReactorConfig.model_validate({"data_dir": str(root), **config})
         catalogue = ExpertCatalogue()
-        handle = InProcessHandle(Noop(), "noop#0")
-        catalogue.add(DeployedExpert("noop", Noop, handle, "offline-noop", 5.0))  # type: ignore[arg-type]
+        for name in ("noop", "gate"):
+            handle = InProcessHandle(Noop(), f"{name}#0")
+            catalogue.add(DeployedExpert(name, Noop, handle, f"offline-{name}", 5.0))  # type: ignore[arg-type]
+        self.catalogue = catalogue
         self.graph = build_graph(self.saver)
         self.runner = Runner(self.graph, ArtifactStore(root / "artifacts"), catalogue, self.config)
 
-    def run(self, task: str, script: list[Any], *, session: str = "s", images: list[Any] | None = None,
-            steps: int = 6, **options: Any) -> Any:
-        """One task to its Result (the last event's)."""
+    @staticmethod
+    def _result(events: Iterator[Any]) -> Result:
+        result: Result = list(events)[-1].result
+        return result
+
+    def run(
+        self,
+        task: str,
+        script: list[ScriptEntry],
+        *,
+        session: str = "s",
+        images: list[Any] | None = None,
+        steps: int = 6,
+        **options: Any,
+    ) -> tuple[Result, ScriptedChatModel]:
+        """One task to its Result, and the scripted controller (what it saw)."""
         controller = ScriptedChatModel(script)
-        events = list(self.runner.start(task, images or [], session, steps, controller, **options))
-        return events[-1].result, controller
+        return self._result(
+            self.runner.start(task, images or [], session, steps, controller, **options)
+        ), controller
+
+    def run_plan(self, steps: list[dict[str, Any]], *, session: str = "s", task: str = "a plan") -> Result:
+        """An explicit plan, as ``Orchestrator.run_plan`` starts one (its budget: one turn per step)."""
+        plan = validate_plan(steps, self.catalogue)
+        extra = {"plan": plan.to_json(), "plan_results": None, "pipeline": True}
+        events = self.runner.start(task, [], session, len(plan.steps), ScriptedChatModel([]), extra=extra)
+        return self._result(events)
+
+    def approve(self, script: list[ScriptEntry] | None = None, *, session: str = "s") -> Result:
+        """Approve the calls the session's run waits for, and continue it."""
+        command = Command(resume={"approved": True, "reason": None})
+        return self._result(self.runner.resume(session, ScriptedChatModel(script or []), command=command))
 
     def stored_bytes(self) -> int:
         """Bytes of every checkpoint, its metadata and every pending write stored so far."""
@@ -84,6 +122,14 @@ class OfflineSession:
         ).fetchone()
         (writes,) = self.connection.execute("SELECT coalesce(sum(length(value)), 0) FROM writes").fetchone()
         return int(checkpoints) + int(writes)
+
+    def checkpoint_sizes(self, session: str = "s") -> list[int]:
+        """The size of each stored checkpoint of ``session``, oldest first."""
+        rows = self.connection.execute(
+            "SELECT length(checkpoint) FROM checkpoints WHERE thread_id = ? ORDER BY checkpoint_id",
+            (session,),
+        ).fetchall()
+        return [int(size) for (size,) in rows]
 
     def close(self) -> None:
         self.connection.close()

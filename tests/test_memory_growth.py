@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from orchestrator.agent.state import SNAPSHOT_EVERY, merge_artifacts, merge_runs
+from orchestrator.agent.state import merge_artifacts, merge_runs
 from tests.support.offline_session import OfflineSession, noop_call, small_image
 
 
@@ -67,16 +67,20 @@ def test_a_task_message_lists_the_new_artifacts_and_a_count(session):
     assert "image-1" in seen and "image-2" in seen
 
 
-def test_history_and_time_travel_read_back_exactly(session, tmp_path):
-    for i in range(1, 2 * SNAPSHOT_EVERY["runs"] + 4):  # past a few snapshots of every history channel
+def test_history_and_time_travel_read_back_exactly(tmp_path):
+    session = OfflineSession(tmp_path, snapshot_every=5)  # many snapshots of every history channel
+    for i in range(1, 24):
         task(session, i)
     thread = {"configurable": {"thread_id": "s"}}
+    snapshots = [t for t in session.saver.list(thread) if "transcript" in t.checkpoint["channel_values"]]
+    assert len(snapshots) >= 10  # the reads below replay writes on top of many different snapshots
     latest = session.graph.get_state(thread).values
     assert [r["task"] for r in latest["runs"]] == [f"job {i}" for i in range(1, 24)]
     assert len(latest["artifacts"]) == 23 and len(latest["steps"]) == 2 * 23
     # the same state read back by another process (a fresh saver on the same file)
     other = OfflineSession(tmp_path)
     assert other.graph.get_state(thread).values == latest
+    other.close()
     # time travel: every earlier checkpoint reads back the session as it was then
     ended = [
         snapshot
@@ -97,6 +101,7 @@ def test_history_and_time_travel_read_back_exactly(session, tmp_path):
     assert sorted(result.artifacts) == [f"image-{i}" for i in range(1, 9)]
     assert "Artifacts in this session: 8 in all" in controller.seen[0][-1]["content"]
     assert session.graph.get_state(ended[0].config).values == latest  # the newest end of the old branch
+    session.close()
 
 
 class _OldState(TypedDict, total=False):

@@ -225,7 +225,11 @@ class Earlier:
     """The session's earlier runs as the view uses them: one summary line each, and each run's
     messages shortened (with their tokens), made once per run and kept between turns."""
 
+    numbers: list[int]
+    parts: list[tuple[object, ...]]
+    """The objects each run is made of (record, messages, steps), to recognise it by identity."""
     keys: list[tuple[object, ...]]
+    """What each run's line and shortened messages are made of, to recognise it by content."""
     lines: list[SummaryLine]
     named: set[str]
     shortened: dict[int, tuple[list[Message], int]] = field(default_factory=dict)
@@ -238,12 +242,32 @@ class Earlier:
         return self.shortened[index]
 
 
+def _parts(run: Run) -> tuple[object, ...]:
+    return (run.record, *run.messages, *run.steps, *run.extra_handles)
+
+
+def _key(run: Run) -> tuple[object, ...]:
+    record = run.record or {"run_id": ""}
+    return (
+        record["run_id"],
+        record.get("task"),
+        tuple(record.get("inputs", [])),
+        record.get("status"),
+        record.get("answer"),
+        record.get("failure"),
+        tuple((s["tool"], s["error"], tuple(s["new_handles"]), s["observation"]) for s in run.steps),
+        tuple((h, run.artifacts[h]["producer"]) for h in run.extra_handles),
+        tuple((m["role"], m["content"]) for m in run.messages),
+    )
+
+
 class EarlierRuns:
     """:class:`Earlier` per session (the most recently used ``sessions``).
 
     Earlier runs do not change, so a turn summarises only the runs that ended since the last one.
-    A run is recognised by everything its line and its shortened messages are made of (message
-    texts compare by identity first, and hash once); any difference makes them again from the start.
+    A kept run is recognised by identity (the same record, message and step objects: the state the
+    last run left in this process) or else by everything its line and its shortened messages are
+    made of; a run that differs makes them again from the start.
     """
 
     def __init__(self, sessions: int = 64) -> None:
@@ -252,36 +276,37 @@ class EarlierRuns:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(number: int, run: Run) -> tuple[object, ...]:
-        record = run.record or {"run_id": ""}
-        return (
-            number,
-            record["run_id"],
-            record.get("task"),
-            tuple(record.get("inputs", [])),
-            record.get("status"),
-            record.get("answer"),
-            record.get("failure"),
-            tuple((s["tool"], s["error"], tuple(s["new_handles"]), s["observation"]) for s in run.steps),
-            tuple((h, run.artifacts[h]["producer"]) for h in run.extra_handles),
-            tuple((m["role"], m["content"]) for m in run.messages),
-        )
+    def _matches(kept: Earlier, earlier: list[Run], numbers: list[int]) -> bool:
+        """Whether ``earlier`` starts with the kept runs (a run equal in content takes its new identity)."""
+        if len(earlier) < len(kept.parts) or numbers[: len(kept.numbers)] != kept.numbers:
+            return False
+        for i, known in enumerate(kept.parts):
+            parts = _parts(earlier[i])
+            if len(parts) == len(known) and all(a is b for a, b in zip(parts, known, strict=True)):
+                continue
+            if _key(earlier[i]) != kept.keys[i]:
+                return False
+            kept.parts[i] = parts
+        return True
 
     def get(self, earlier: list[Run]) -> Earlier:
         """The lines of ``earlier`` (oldest first), as :func:`_summarise` makes them, and their cache."""
-        numbers = accumulate(
-            int(run.record is not None) for run in earlier
-        )  # the n-th recorded run is Task n
-        keys = [self._key(n, run) for n, run in zip(numbers, earlier, strict=True)]
-        session = next((str(key[1]) for key in keys if key[1]), "")
+        numbers = list(accumulate(int(run.record is not None) for run in earlier))  # n-th recorded: Task n
+        session = next((str(run.record["run_id"]) for run in earlier if run.record), "")
         with self._lock:
             kept = self._kept.get(session)
-        start = len(kept.keys) if kept is not None and keys[: len(kept.keys)] == kept.keys else 0
-        named = set(kept.named) if kept is not None and start else set()
-        lines = kept.lines[:start] if kept is not None else []
-        lines += [_summarise(int(str(keys[i][0])), earlier[i], named) for i in range(start, len(earlier))]
-        shortened = {i: v for i, v in kept.shortened.items() if i < start} if kept is not None else {}
-        made = Earlier(keys, lines, named, shortened)
+        start = len(kept.parts) if kept is not None and self._matches(kept, earlier, numbers) else 0
+        if kept is None or start == 0:
+            kept = Earlier([], [], [], [], set())
+        named = set(kept.named)
+        made = Earlier(
+            numbers,
+            kept.parts + [_parts(run) for run in earlier[start:]],
+            kept.keys + [_key(run) for run in earlier[start:]],
+            kept.lines + [_summarise(numbers[i], earlier[i], named) for i in range(start, len(earlier))],
+            named,
+            dict(kept.shortened),
+        )
         if session:
             with self._lock:
                 self._kept[session] = made

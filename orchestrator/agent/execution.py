@@ -34,34 +34,25 @@ class ArtifactViews:
     """Each artifact record's public view (:class:`ArtifactInfo`), made once and reused by later runs.
 
     A Result lists every artifact of its session; remaking each view at the end of every run would
-    cost more as the session grows. Views are immutable, so they are shared; the least recently
-    used are dropped beyond ``size``.
+    cost more as the session grows. Views are immutable, so they are shared; a view is reused for a
+    record equal to the one it was made from. The least recently used are dropped beyond ``size``.
     """
 
     def __init__(self, store: ArtifactStore, size: int = 50_000) -> None:
         self.store, self.size = store, size
-        self._views: OrderedDict[tuple[Any, ...], ArtifactInfo] = OrderedDict()
+        self._views: OrderedDict[tuple[str, str], tuple[ArtifactRecord, ArtifactInfo]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, record: ArtifactRecord) -> ArtifactInfo:
-        key = (
-            record["handle"],
-            record["id"],
-            record["kind"],
-            record["uri"],
-            record["producer_step"],
-            record["producer"],
-            tuple(record["parents"]),
-            tuple(record["shape"]),
-        )
+        key = (record["handle"], record["id"])
         with self._lock:
-            view = self._views.get(key)
-            if view is not None:
+            kept = self._views.get(key)
+            if kept is not None and (kept[0] is record or kept[0] == record):
                 self._views.move_to_end(key)
-                return view
+                return kept[1]
         view = ArtifactInfo.from_record(record, self.store)
         with self._lock:
-            self._views[key] = view
+            self._views[key] = (record, view)
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
         return view
@@ -106,13 +97,13 @@ def drive(
     views: ArtifactViews,
     controller: ChatModel,
     started: float,
-    on_finished: Callable[[str, dict[str, Any]], None] | None = None,
+    on_stopped: Callable[[str, dict[str, Any], bool], None] | None = None,
 ) -> Iterator[Any]:
     """Run (or resume) the graph; yield events as nodes finish, then the run's Result.
 
     The Result is read from the last checkpoint the stream reports, not read back from the
-    checkpointer (reading a long session back replays its history). ``on_finished`` gets that
-    checkpoint's id and state when the run finished (nothing left to run).
+    checkpointer (reading a long session back replays its history). ``on_stopped`` gets that
+    checkpoint's id, its state and whether the run finished (else it waits for approval).
     """
     given = graph_input.get("plan") if isinstance(graph_input, dict) else None
     plans: list[list[dict[str, Any]]] = [given] if given else []  # each plan the run accepts (Result.plans)
@@ -145,8 +136,8 @@ def drive(
         values, pending = dict(snapshot.values), bool(snapshot.interrupts)
     else:
         values = last["values"]
-        if not last["next"] and on_finished is not None:
-            on_finished(str(last["config"]["configurable"]["checkpoint_id"]), values)
+        if on_stopped is not None:
+            on_stopped(str(last["config"]["configurable"]["checkpoint_id"]), values, not last["next"])
     result = Result.from_state(
         values,
         session=session,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import takewhile
 from typing import Any
 
@@ -223,7 +222,7 @@ class Runner:
                     views=self._views,
                     controller=controller,
                     started=started,
-                    on_finished=functools.partial(self._recent.keep, session),
+                    on_stopped=self._kept(session),
                 ):
                     if event.type == "end" and interrupted:
                         event.result.interrupted_runs = [interrupted]
@@ -249,7 +248,6 @@ class Runner:
         """
         started = time.perf_counter()
         with self._session(session) as cancel:
-            self._recent.forget(session)
             snapshot = self.graph.get_state(self.thread(session))
             unfinished = _unfinished(snapshot)
             if unfinished is None:
@@ -269,10 +267,18 @@ class Runner:
                     views=self._views,
                     controller=controller,
                     started=started,
-                    on_finished=functools.partial(self._recent.keep, session),
+                    on_stopped=self._kept(session),
                 )
             finally:
                 context.pixels.close()
+
+    def _kept(self, session: str) -> Callable[[str, dict[str, Any], bool], None]:
+        """Where a run of ``session`` leaves the state it stopped at (see ``recent.py``)."""
+
+        def keep(checkpoint_id: str, values: dict[str, Any], finished: bool) -> None:
+            self._recent.keep(session, checkpoint_id, values, finished=finished)
+
+        return keep
 
     def _before_run(self, session: str) -> tuple[dict[str, Any], str | None]:
         """The session's state before a new run, and the id of the run it closed as interrupted."""

@@ -49,11 +49,12 @@ __all__ = [
     "seal",
 ]
 
-SNAPSHOT_EVERY = {"transcript": 40, "steps": 20, "artifacts": 20, "runs": 10}
-"""Updates of each history channel between two full snapshots of it. Reading a session replays the
-checkpoints since the oldest of the latest snapshots, so each channel snapshots about every ten
-short tasks (a task writes the transcript about four times, steps and artifacts twice, runs twice);
-every run writes each of them at least once (its input), so none of them falls far behind."""
+SNAPSHOT_EVERY = {"transcript": 200, "steps": 150, "artifacts": 100, "runs": 100}
+"""Updates of each history channel between two full snapshots of it: about every fifty short tasks
+(a task writes the transcript about four times, steps three times, artifacts and runs twice; every
+run writes each of them at least once). A snapshot costs the whole history once, so a rarer one
+costs less per turn; reading a session cold replays the checkpoints since the oldest of the latest
+snapshots. A process that ran the session's last run does not replay (``recent.py``)."""
 
 
 class _MessageBase(TypedDict):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
@@ -25,6 +26,7 @@ from llm.scripted import ScriptedChatModel, ScriptEntry
 from orchestrator.agent.graph import build_graph
 from orchestrator.agent.plan import validate_plan
 from orchestrator.agent.runner import Runner
+from orchestrator.agent.state import SNAPSHOT_EVERY
 from orchestrator.config import ReactorConfig
 from orchestrator.result import Result
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
@@ -66,9 +68,13 @@ def noop_call(payload: str, tool: str = "noop") -> str:
 
 
 class OfflineSession:
-    """One orchestrator's runner over a SQLite file in ``root`` (an existing one is opened as it is)."""
+    """One orchestrator's runner over a SQLite file in ``root`` (an existing one is opened as it is).
 
-    def __init__(self, root: Path, **config: Any) -> None:
+    ``snapshot_every`` makes every history channel snapshot after that many updates (to cross many
+    snapshots in a short session).
+    """
+
+    def __init__(self, root: Path, *, snapshot_every: int | None = None, **config: Any) -> None:
         self.path = root / "sessions.sqlite"
         self.connection = sqlite3.connect(self.path, check_same_thread=False)
         self.saver = SqliteSaver(self.connection)
@@ -80,6 +86,11 @@ class OfflineSession:
             catalogue.add(DeployedExpert(name, Noop, handle, f"offline-{name}", 5.0))  # type: ignore[arg-type]
         self.catalogue = catalogue
         self.graph = build_graph(self.saver)
+        if snapshot_every is not None:
+            for name in SNAPSHOT_EVERY:
+                channel = self.graph.channels[name]
+                assert isinstance(channel, DeltaChannel)
+                channel.snapshot_frequency = snapshot_every
         self.runner = Runner(self.graph, ArtifactStore(root / "artifacts"), catalogue, self.config)
 
     @staticmethod

@@ -66,7 +66,7 @@ def test_fifty_tasks_in_one_session(orch, small_budget):
 
     stored = orch.graph.get_state({"configurable": {"thread_id": SESSION}}).values["transcript"]
     assert sum(m["content"].startswith("Task: ") for m in stored) == RUNS
-    assert estimate_tokens(stored) > 5 * BUDGET  # the memory keeps everything
+    assert estimate_tokens(stored) > 3 * BUDGET  # the memory keeps everything (task messages list new artifacts only)
 
     for controller in controllers[-10:]:
         for messages in controller.seen:

@@ -39,6 +39,7 @@ bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/plan_vs_react.py
 	$(BIN)/python bench/stream_first_event.py
 	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/memory_growth.py
 	$(BIN)/python bench/ocr_speed.py
 
 clean:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,10 +190,14 @@ class Result(BaseModel):
         seconds: float,
         pending: bool = False,
         plans: list[list[dict[str, Any]]] | None = None,
+        artifact_info: Callable[[ArtifactRecord], ArtifactInfo] | None = None,
     ) -> Result:
+        """``artifact_info`` makes each artifact's public view (default: :meth:`ArtifactInfo.from_record`);
+        a caller running many tasks on one session passes one that reuses the views it made before."""
         run_id = values["run_id"]
         steps: list[StepRecord] = [s for s in values.get("steps", []) if s["run_id"] == run_id]
-        artifacts = {h: ArtifactInfo.from_record(r, store) for h, r in values.get("artifacts", {}).items()}
+        info = artifact_info or (lambda record: ArtifactInfo.from_record(record, store))
+        artifacts = {h: info(r) for h, r in values.get("artifacts", {}).items()}
         status: Literal["answered", "failed", "cancelled", "pending"] = "failed"
         if pending:
             status = "pending"

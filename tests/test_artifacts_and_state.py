@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-import operator
 import typing
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from langgraph.channels import DeltaChannel
 
 from orchestrator.agent.nodes.observe import observe
-from orchestrator.agent.state import AgentState, merge_artifacts
+from orchestrator.agent.state import (
+    AgentState,
+    append_all,
+    merge_artifact_batches,
+    merge_artifacts,
+    merge_run_batches,
+)
 from orchestrator.serving.catalogue import ExpertCatalogue
 from orchestrator.storage.artifacts import ArtifactStore, next_handle
 
@@ -101,10 +107,22 @@ def test_artifact_reducer_never_rebinds_a_handle():
 
 
 def test_state_reducers_are_declared():
+    """The history fields are LangGraph delta channels (a checkpoint stores only what a step added)."""
     hints = typing.get_type_hints(AgentState, include_extras=True)
-    assert hints["artifacts"].__metadata__[0] is merge_artifacts
-    assert hints["steps"].__metadata__[0] is operator.add
-    assert hints["transcript"].__metadata__[0] is operator.add
+    for field, reducer in [
+        ("artifacts", merge_artifact_batches),
+        ("steps", append_all),
+        ("transcript", append_all),
+        ("runs", merge_run_batches),
+    ]:
+        channel = hints[field].__metadata__[0]
+        assert isinstance(channel, DeltaChannel) and channel.reducer is reducer, field
+    # batch reducers: replaying writes in bigger batches than they were made gives the same value
+    first, second = {"image-1": record("image-1")}, {"image-2": record("image-2")}
+    assert merge_artifact_batches(merge_artifact_batches({}, [first]), [second]) == merge_artifact_batches(
+        {}, [first, second]
+    )
+    assert append_all(append_all([1], [[2], {"append": [3]}]), [[4]]) == append_all([1], [[2], [3], [4]])
 
 
 def test_new_artifacts_travel_from_act_to_observe_as_plain_data():

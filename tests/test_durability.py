@@ -110,6 +110,45 @@ def test_kill_mid_call_then_a_fresh_process_resumes_the_run(workers, root, recor
     record_property("ready_to_resumed_first_controller_call_s", round(first_llm["time"] - ready["time"], 3))
 
 
+def test_a_killed_60_step_plan_resumes_in_a_new_process_with_its_own_limits(workers, root):
+    """run_plan of 60 chained steps; the process is SIGKILLed while step 10 runs. A new process resumes
+    the run with the limits it started with (its recursion limit for 60 waves), not the config's
+    max_steps (6: too few graph steps for the 51 steps left), and finishes every step once."""
+    data, artifacts, markers = root / "plan-data", root / "shared-artifacts", root / "plan-markers"
+    markers.mkdir()
+    session = f"plan-{uuid.uuid4().hex[:8]}"
+    plan = [
+        {
+            "id": i,
+            "tool": "slow_step",
+            "arguments": {"seconds": 120 if i == 10 else 0},  # step 10 waits until it is released
+            "dependencies": [i - 1] if i > 1 else [],
+        }
+        for i in range(1, 61)
+    ]
+    a = spawn(workers, root, "plan-a", data_dir=data, artifacts=artifacts, marker_dir=markers)
+    a.wait_for("ready", START_TIMEOUT_S)
+    a.send(op="plan", session=session, task="sixty steps", plan=plan)
+    deadline = time.monotonic() + 120
+    while len(list(markers.glob("call-*"))) < 10:  # step 10 is running
+        assert time.monotonic() < deadline and a.process.poll() is None, "the plan never reached step 10"
+        time.sleep(0.05)
+    a.kill()
+    (markers / "release").touch()  # the repeated step 10 returns at once
+
+    b = spawn(workers, root, "plan-b", data_dir=data, artifacts=artifacts, marker_dir=markers)
+    b.wait_for("ready", START_TIMEOUT_S)
+    pending = b.call(op="pending", session=session)["value"]
+    assert pending is not None and pending["task"] == "sixty steps" and pending["steps"] == 9
+    resumed = b.call(op="resume", session=session, timeout=300)
+    assert_answered(resumed)
+    assert resumed["run_id"] == pending["run_id"]
+    assert resumed["answer"].startswith("The plan ran all 60 steps")
+    assert [s["tool"] for s in resumed["steps"]] == ["slow_step"] * 60  # each step recorded once
+    assert len(list(markers.glob("call-*"))) == 61  # step 10 ran twice: killed, then resumed
+    assert b.call(op="pending", session=session)["value"] is None
+
+
 def test_two_processes_share_a_session_through_postgres(workers, root, postgres_url):
     """Two replicas behind a load balancer: A, B, A serve turns of one session; then A dies right
     after a turn and B carries on with everything."""

@@ -16,8 +16,8 @@ from prompts import render
 HANDLE = re.compile(r"\b(?:image|mask|boxes|text)-\d+\b")
 
 
-def default_task_message(text: str, listing: str) -> str:
-    return render("task", task=text, artifacts=listing)
+def default_task_message(text: str, listing: str, count: int) -> str:
+    return render("task", task=text, artifacts=listing, count=count)
 
 
 class Session:
@@ -84,11 +84,12 @@ class Session:
 
     def task(self, text: str, images: int = 1, listing: str | None = None) -> list[str]:
         handles = [self._new("image", [64, 48]) for _ in range(images)]
-        self.table += [f"- {h}: image 64x48, input image" for h in handles]
+        new = [f"- {h}: image 64x48, input image" for h in handles]  # as the runner lists them: new ones
+        self.table += new
         run = {"task": text, "inputs": handles, "transcript_start": len(self.transcript), "status": "running"}
         self.runs = merge_runs(self.runs, [{"run_id": f"run-{len(self.runs) + 1}", **run}])
         self.turn = 0
-        message = self.task_message(text, listing or "\n".join(self.table) or "(none)")
+        message = self.task_message(text, listing or "\n".join(new) or "(none)", len(self.artifacts))
         self.transcript.append({"role": "user", "content": message})
         return handles
 
@@ -272,7 +273,7 @@ def test_empty_contents_and_messages_before_any_task():
     transcript: list[Message] = [
         {"role": "user", "content": "Observation: {}"},
         {"role": "assistant", "content": ""},
-        {"role": "user", "content": "Task: go\n\nArtifacts available now:\n(none)"},
+        {"role": "user", "content": render("task", task="go", artifacts="(none)", count=0)},
     ]
     run = {"run_id": "r1", "task": "go", "inputs": [], "status": "running"}
     view = controller_view({"transcript": transcript, "runs": [run | {"transcript_start": 2}]}, 500)
@@ -297,8 +298,8 @@ def test_budgets_are_respected_whenever_the_current_run_fits(budget):
 
 @pytest.mark.parametrize("budget", [500, 700])
 def test_a_current_run_over_budget_gets_the_smallest_summary(budget):
-    s = busy_session(25)  # the last task message lists 75 artifacts: ~560 tokens by itself
-    s.task("small final task", images=0)
+    s = busy_session(25)
+    s.task("small final task", images=0, listing="\n".join(s.table))  # 75 artifacts: ~560 tokens by itself
     view = controller_view(s.state, budget)
     check_valid(view)
     summary = view[0]["content"]
@@ -332,8 +333,8 @@ def test_long_turns_of_the_current_run_shrink_to_their_actions():
 def test_runs_are_found_from_their_records_not_from_the_prompt_wording():
     """The task prompt's wording is free, and a task or a thought may say "Task:" or "Final Answer:"."""
 
-    def worded(text: str, listing: str) -> str:
-        return f"Here is a new job for you.\n{text}\n\nYou may use:\n{listing}"
+    def worded(text: str, listing: str, count: int) -> str:
+        return f"Here is a new job for you.\n{text}\n\nYou may use ({count} in all):\n{listing}"
 
     s = Session(task_message=worded)
     for i in range(8):
@@ -345,9 +346,9 @@ def test_runs_are_found_from_their_records_not_from_the_prompt_wording():
         else:
             s.answer(f"le panneau {i} dit bonjour")
     s.task("Final Answer: what did sign 3 say?", images=0)
-    view = controller_view(s.state, 900)
+    view = controller_view(s.state, 700)  # task messages list only new artifacts: 700 leaves 4 to summarise
     check_valid(view)
-    assert estimate_tokens(view) <= 900 and view[-1] == s.transcript[-1]
+    assert estimate_tokens(view) <= 700 and view[-1] == s.transcript[-1]
     summary = view[0]["content"]
     assert summary.startswith(SUMMARY_HEADER)
     lines = {line.split('"')[0].strip(): line for line in summary.splitlines() if line.startswith("- Task ")}

@@ -13,7 +13,7 @@ from prompts import TEMPLATES, render
 VALUES = {
     "system": {"catalogue": "- x: y", "routing": "Choosing a route: z"},
     "routing_mllm": {"expert": "mllm"},
-    "task": {"task": "read it", "artifacts": "- image-1: image 4x4, input image"},
+    "task": {"task": "read it", "artifacts": "- image-1: image 4x4, input image", "count": 3},
     "correction": {"problem": "no Action", "retries_left": 1},
     "failure": {"reason": "ran out of steps"},
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -23,10 +25,38 @@ from orchestrator.events import (
     ToolFinished,
     ToolStarted,
 )
-from orchestrator.result import Result
-from orchestrator.storage.artifacts import ArtifactStore
+from orchestrator.result import ArtifactInfo, Result
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
-__all__ = ["drive"]
+__all__ = ["ArtifactViews", "drive"]
+
+
+class ArtifactViews:
+    """Each artifact record's public view (:class:`ArtifactInfo`), made once and reused by later runs.
+
+    A Result lists every artifact of its session; remaking each view at the end of every run would
+    cost more as the session grows. Views are immutable, so they are shared; a view is reused for a
+    record equal to the one it was made from. The least recently used are dropped beyond ``size``.
+    """
+
+    def __init__(self, store: ArtifactStore, size: int = 50_000) -> None:
+        self.store, self.size = store, size
+        self._views: OrderedDict[tuple[str, str], tuple[ArtifactRecord, ArtifactInfo]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, record: ArtifactRecord) -> ArtifactInfo:
+        key = (record["handle"], record["id"])
+        with self._lock:
+            kept = self._views.get(key)
+            if kept is not None and (kept[0] is record or kept[0] == record):
+                self._views.move_to_end(key)
+                return kept[1]
+        view = ArtifactInfo.from_record(record, self.store)
+        with self._lock:
+            self._views[key] = (record, view)
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return view
 
 
 def _events_of(node: str, update: dict[str, Any]) -> Iterator[Any]:
@@ -65,23 +95,39 @@ def drive(
     context: RunContext,
     *,
     session: str,
-    store: ArtifactStore,
+    views: ArtifactViews,
     controller: ChatModel,
     started: float,
+    on_stopped: Callable[[str, dict[str, Any], bool], None] | None = None,
 ) -> Iterator[Any]:
-    """Run (or resume) the graph; yield events as nodes finish, then the run's Result."""
+    """Run (or resume) the graph; yield events as nodes finish, then the run's Result.
+
+    The Result is read from the last checkpoint the stream reports, not read back from the
+    checkpointer (reading a long session back replays its history). ``on_stopped`` gets that
+    checkpoint's id, its state and whether the run finished (else it waits for approval).
+    """
     given = graph_input.get("plan") if isinstance(graph_input, dict) else None
     plans: list[list[dict[str, Any]]] = [given] if given else []  # each plan the run accepts (Result.plans)
+    last: dict[str, Any] | None = None  # the last checkpoint: config, values, next
+    pending = False
     try:
         for mode, chunk in graph.stream(
-            graph_input, thread, context=context, stream_mode=["updates", "custom"], durability="sync"
+            graph_input,
+            thread,
+            context=context,
+            stream_mode=["updates", "custom", "checkpoints"],
+            durability="sync",
         ):
             if mode == "custom":
                 yield ToolStarted.model_validate(chunk)
                 continue
             assert isinstance(chunk, dict)
+            if mode == "checkpoints":
+                last = chunk
+                continue
             for node, update in chunk.items():
                 if node == "__interrupt__":
+                    pending = True
                     yield ApprovalRequested(session=session, calls=update[0].value["calls"])
                 elif isinstance(update, dict):
                     if node == "think" and update.get("plan"):
@@ -89,16 +135,24 @@ def drive(
                     yield from _events_of(node, update)
     except Exception as err:  # a bug or fault escaped the graph: the run ends as a recorded failure
         record_failure(graph, thread, graph_input, err)
-    snapshot = graph.get_state(thread)
+        last = None
+    if last is None:  # nothing ran (a resume with nothing left to do): read the checkpoint
+        snapshot = graph.get_state(thread)
+        values, pending = dict(snapshot.values), bool(snapshot.interrupts)
+    else:
+        values = last["values"]
+        if on_stopped is not None:
+            on_stopped(str(last["config"]["configurable"]["checkpoint_id"]), values, not last["next"])
     result = Result.from_state(
-        snapshot.values,
+        values,
         session=session,
-        store=store,
+        store=views.store,
         controller=controller.label,
         replay=controller.is_replay,
         seconds=time.perf_counter() - started,
-        pending=bool(snapshot.interrupts),
+        pending=pending,
         plans=plans,
+        artifact_info=views,
     )
     if result.status == "answered" and result.answer:
         yield AnswerEvent(text=result.answer)

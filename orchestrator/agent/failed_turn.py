@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from llm.base import ChatModel
+from orchestrator.agent.state import seal
 from orchestrator.errors import StorageError
 from orchestrator.events import ErrorEvent, RunFinished
 from orchestrator.result import Result
@@ -42,7 +43,7 @@ Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 def _record(graph: Graph, thread: RunnableConfig, update: dict[str, Any]) -> bool:
     try:
-        graph.update_state(thread, update, as_node="finish")
+        graph.update_state(thread, seal(update), as_node="finish")
     except StorageError as err:
         log.warning("could not record the failed turn: %s", err)
         return False

@@ -16,11 +16,19 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from orchestrator.agent.normalise import clean_text
+from orchestrator.agent.state import seal
 from prompts import render
 
 __all__ = ["record_failure"]
 
 log = logging.getLogger(__name__)
+
+
+def _entries(transcript: Any) -> list[Any]:
+    """A run input's transcript entries, sealed (``{"append": [...]}``) or not."""
+    if isinstance(transcript, dict):
+        return list(transcript.get("append") or [])
+    return list(transcript or [])
 
 
 def record_failure(
@@ -51,10 +59,10 @@ def record_failure(
             "pending": [],
             "outcomes": [],
             "plan": None,
-            "transcript": [*update.get("transcript", []), note],
+            "transcript": [*_entries(update.get("transcript")), note],
             "runs": [record],
         }
-        graph.update_state(thread, update, as_node="finish")
+        graph.update_state(thread, seal(update), as_node="finish")
     except Exception as also:
         log.error("the failed run could not be recorded either", exc_info=also)
         raise error from also

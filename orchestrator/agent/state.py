@@ -3,29 +3,58 @@
 Everything here is plain data (dicts, lists, strings, numbers) so any checkpointer can
 persist it. Reducers: the transcript and the steps are append-only, the artifact table
 merges by handle (a handle, once given, never changes meaning), run records merge by run id.
+
+The session's history (transcript, steps, artifacts, runs) lives in LangGraph
+:class:`~langgraph.channels.DeltaChannel` channels: a checkpoint stores what its step added (the
+node's writes), not the history again, and LangGraph rebuilds a value from the nearest snapshot
+plus the writes after it. A full snapshot is stored every :data:`SNAPSHOT_EVERY` updates of a
+channel, so a read replays at most that many writes. Checkpoints written before these channels
+existed (a full value in every checkpoint) load as they are: the stored value seeds the channel.
+
+Transcript writes travel sealed (:func:`seal`: ``{"append": [...]}``): LangGraph turns a list of
+message-shaped dicts written to a DeltaChannel into LangChain message objects, and the transcript
+stays plain JSON. The graph seals every node's update (``orchestrator/agent/graph.py``); code that
+writes the state from outside the graph (the runner's run input, ``update_state``) seals its own.
 """
 
 from __future__ import annotations
 
-import operator
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.channels import DeltaChannel
 
 from experts.protocol import ErrorKind
 from orchestrator.storage.artifacts import ArtifactRecord
 
 __all__ = [
+    "SNAPSHOT_EVERY",
     "AgentState",
     "Message",
     "Outcome",
     "PendingCall",
     "Produced",
+    "RunLimits",
     "RunRecord",
+    "Sealed",
     "StepErrorKind",
     "StepRecord",
+    "append_all",
+    "highest_counts",
+    "merge_artifact_batches",
     "merge_artifacts",
     "merge_dicts",
+    "merge_run_batches",
     "merge_runs",
+    "seal",
 ]
+
+SNAPSHOT_EVERY = {"transcript": 200, "steps": 150, "artifacts": 100, "runs": 100}
+"""Updates of each history channel between two full snapshots of it: about every fifty short tasks
+(a task writes the transcript about four times, steps three times, artifacts and runs twice; every
+run writes each of them at least once). A snapshot costs the whole history once, so a rarer one
+costs less per turn; reading a session cold replays the checkpoints since the oldest of the latest
+snapshots. A process that ran the session's last run does not replay (``recent.py``)."""
 
 
 class _MessageBase(TypedDict):
@@ -142,16 +171,52 @@ class RunRecord(_RunKey, total=False):
 
 def merge_runs(current: list[RunRecord], update: list[RunRecord]) -> list[RunRecord]:
     """Append new run records; a record for a run already listed updates its fields (the run's end)."""
+    return merge_run_batches(current, [update])
+
+
+def merge_run_batches(current: list[RunRecord], updates: Sequence[list[RunRecord]]) -> list[RunRecord]:
+    """:func:`merge_runs` over a batch of updates, oldest first (the ``runs`` channel's reducer)."""
     merged = list(current or [])
     where = {record["run_id"]: i for i, record in enumerate(merged)}
-    for record in update or []:
-        i = where.get(record["run_id"])
-        if i is None:
-            where[record["run_id"]] = len(merged)
-            merged.append(record)
-        else:
-            merged[i] = {**merged[i], **record}
+    for update in updates:
+        for record in update or []:
+            i = where.get(record["run_id"])
+            if i is None:
+                where[record["run_id"]] = len(merged)
+                merged.append(record)
+            else:
+                merged[i] = {**merged[i], **record}
     return merged
+
+
+def append_all(current: list[Any], updates: Sequence[list[Any]]) -> list[Any]:
+    """The append-only channels' reducer: every update's items after the current ones, in order.
+
+    An update may be sealed (``{"append": [...]}``, see :func:`seal`) or a plain list.
+    """
+    added = [item for update in updates for item in _unsealed(update)]
+    return [*(current or []), *added]
+
+
+class Sealed(TypedDict):
+    """Transcript entries on their way into the state, wrapped so LangGraph keeps them plain dicts."""
+
+    append: list[Message]
+
+
+def seal(update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` with its ``transcript`` entries sealed (a copy; other fields untouched)."""
+    entries = update.get("transcript")
+    if not isinstance(entries, list):
+        return update
+    sealed: Sealed = {"append": entries}
+    return {**update, "transcript": sealed}
+
+
+def _unsealed(update: Any) -> list[Any]:
+    if isinstance(update, dict):
+        return list(update.get("append") or [])
+    return list(update or [])
 
 
 def merge_dicts(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -165,10 +230,41 @@ def merge_artifacts(
     current: dict[str, ArtifactRecord], update: dict[str, ArtifactRecord]
 ) -> dict[str, ArtifactRecord]:
     """Add new artifact records; a handle already taken keeps its first record."""
+    return merge_artifact_batches(current, [update])
+
+
+def merge_artifact_batches(
+    current: dict[str, ArtifactRecord], updates: Sequence[dict[str, ArtifactRecord]]
+) -> dict[str, ArtifactRecord]:
+    """:func:`merge_artifacts` over a batch of updates, oldest first (the ``artifacts`` channel's reducer)."""
     merged = dict(current or {})
-    for handle, record in (update or {}).items():
-        merged.setdefault(handle, record)
+    for update in updates:
+        for handle, record in (update or {}).items():
+            merged.setdefault(handle, record)
     return merged
+
+
+def highest_counts(current: dict[str, int], update: dict[str, int]) -> dict[str, int]:
+    """Per artifact kind, the highest handle number given so far (``handle_counts``' reducer)."""
+    merged = dict(current or {})
+    for kind, number in (update or {}).items():
+        merged[kind] = max(number, merged.get(kind, 0))
+    return merged
+
+
+class RunLimits(TypedDict):
+    """The limits a run started with; checkpointed so that a resumed (or approved) run keeps them."""
+
+    max_steps: int
+    """The run's budget of controller turns (a plan's: its number of steps)."""
+    recursion_limit: int
+    """LangGraph's superstep limit for the run."""
+    deadline_at: float | None
+    """Wall-clock time (``time.time()``) after which the run issues no more calls; None: no deadline."""
+
+
+def _history(reducer: Any, field: str) -> DeltaChannel[Any]:
+    return DeltaChannel(reducer, snapshot_frequency=SNAPSHOT_EVERY[field])
 
 
 class AgentState(TypedDict, total=False):
@@ -176,10 +272,14 @@ class AgentState(TypedDict, total=False):
 
     run_id: str
     task: str
-    transcript: Annotated[list[Message], operator.add]
-    artifacts: Annotated[dict[str, ArtifactRecord], merge_artifacts]
-    steps: Annotated[list[StepRecord], operator.add]
-    runs: Annotated[list[RunRecord], merge_runs]
+    transcript: Annotated[list[Message], _history(append_all, "transcript")]
+    artifacts: Annotated[dict[str, ArtifactRecord], _history(merge_artifact_batches, "artifacts")]
+    steps: Annotated[list[StepRecord], _history(append_all, "steps")]
+    runs: Annotated[list[RunRecord], _history(merge_run_batches, "runs")]
+    handle_counts: Annotated[dict[str, int], highest_counts]
+    """Per kind, the highest handle number given (``image`` → 4 once ``image-4`` exists); missing in
+    sessions from before it existed (then the artifact table is read once)."""
+    limits: RunLimits
     turn: int
     parse_failures: int
     pending: list[PendingCall]

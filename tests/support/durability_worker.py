@@ -9,6 +9,7 @@ with one ``result`` line (or ``error``). Output lines start with ``@@ `` so Ray'
 be taken for ours. Commands (``op``):
 
 - ``run``: ``{"session", "task", "script": [controller replies], "image_seed": int | null}``
+- ``plan``: ``{"session", "task", "plan": [steps]}`` -- ``Orchestrator.run_plan`` (no controller)
 - ``resume``: ``{"session", "script"}`` -- ``Orchestrator.resume`` of an interrupted run
 - ``pending``: ``{"session"}`` -- ``Orchestrator.pending_run``
 - ``quit``
@@ -173,6 +174,8 @@ def serve_commands(orch: Any) -> None:
                     emit("event", type=event.type)
                     if event.type == "end":
                         result = event.result
+            elif op == "plan":
+                result = orch.run_plan(command["plan"], session=command["session"], task=command["task"])
             elif op == "resume":
                 result = orch.resume(command["session"], chat_model=controller)
             elif op == "approve":

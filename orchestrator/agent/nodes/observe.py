@@ -8,9 +8,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from orchestrator.agent.context import RunContext
+from orchestrator.agent.handles import HandleAllocator
 from orchestrator.agent.state import AgentState, Outcome, PendingCall, StepRecord
 from orchestrator.agent.transcript import tool_entry
-from orchestrator.storage.artifacts import ArtifactRecord, next_handle
+from orchestrator.storage.artifacts import ArtifactRecord
 
 __all__ = ["MAX_OBSERVATION_CHARS", "observe"]
 
@@ -31,13 +32,11 @@ def _place(value: Any, path: list[str | int], item: Any) -> Any:
     return mapping
 
 
-def _register(
-    outcome: Outcome, step: int, table: dict[str, ArtifactRecord], new: dict[str, ArtifactRecord]
-) -> Any:
+def _register(outcome: Outcome, step: int, handles: HandleAllocator, new: dict[str, ArtifactRecord]) -> Any:
     """Give each new artifact a handle; return the output as the controller will read it."""
     output = outcome["output"]
     for produced in outcome.get("artifacts") or []:
-        handle = next_handle(table, produced["kind"], taken=set(new))
+        handle = handles.next(produced["kind"])
         new[handle] = {
             "handle": handle,
             "id": produced["id"],
@@ -76,7 +75,7 @@ def _observation_line(call: dict[str, Any], observation: str, offset: int, count
 
 def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Turn the act node's outcomes into artifacts, step records and one observation message."""
-    table = state.get("artifacts", {})
+    handles = HandleAllocator(state.get("handle_counts"), state.get("artifacts", {}))
     new: dict[str, ArtifactRecord] = {}
     steps: list[StepRecord] = []
     lines = []
@@ -89,7 +88,7 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         call = outcome["call"]
         before = set(new)
         if outcome["ok"]:
-            body = {"tool": call["tool"], "output": _register(outcome, index, table, new)}
+            body = {"tool": call["tool"], "output": _register(outcome, index, handles, new)}
         else:
             body = {"tool": call["tool"], "error": outcome["error"]}
         observation = render_observation(call["tool"], body)
@@ -128,7 +127,9 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "answers_task": _answers_task(call, runtime.context),
             }
         )
-    update: dict[str, Any] = {"artifacts": new, "steps": steps, "outcomes": [], "plan_results": plan_results}
+    update: dict[str, Any] = {"steps": steps, "outcomes": [], "plan_results": plan_results}
+    if new:
+        update |= {"artifacts": new, "handle_counts": handles.counts}
     if lines or answers:
         update["transcript"] = answers + ([{"role": "user", "content": "\n".join(lines)}] if lines else [])
     if state.get("status", "running") != "running":  # cancelled while the calls ran

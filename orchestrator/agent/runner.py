@@ -120,6 +120,7 @@ class Runner:
             pixels=PixelCache(self.store),
             max_replans=self.config.max_replans,
             context_budget_tokens=self.config.context_budget_tokens,
+            max_image_pixels=self.config.max_image_pixels,
             approval=frozenset(self.config.approval_required),
             deadline=time.monotonic() + deadline_s if deadline_s else None,
             cancel=cancel,

@@ -16,6 +16,7 @@ from orchestrator.agent.state import AgentState, StepRecord
 from orchestrator.agent.tool_calling import ask_controller, parse_reply, pending_calls
 from orchestrator.agent.transcript import assistant_entry, call_results, entry_text
 from prompts import render
+from redaction import redact
 
 __all__ = ["think"]
 
@@ -54,7 +55,7 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     try:
         reply = ask_controller(ctx, controller_view(state, ctx.context_budget_tokens))
     except LLMError as err:
-        reason = f"the controller ({ctx.llm.label}) failed: {err}"
+        reason = redact(f"the controller ({ctx.llm.label}) failed: {err}")  # any backend's error text
         return {
             "turn": turn,
             "status": "failed",

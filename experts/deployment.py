@@ -203,7 +203,8 @@ async def answer(
         plain, artifacts = await asyncio.to_thread(pack_output, output, ray.put)
     except ExpertError as err:
         message = (
-            str(err).strip() or f"{expert.name} refused these inputs without saying why ({error_text(err)})"
+            str(err).strip()
+            or f"{expert.name} refused these inputs but gave no reason; check them against its description"
         )
         return Reply.failed(replica, "input", redact(message))
     except Exception as err:  # an expert bug or a model failure: report it, keep the replica

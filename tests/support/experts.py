@@ -207,3 +207,21 @@ class SerialSleepy(Sleepy):
     name = "serial_sleepy"
     description = "The sleepy expert on a replica that runs one call at a time (fault tests)."
     thread_safe = False
+
+
+class EnvProbe(Expert):
+    name = "env_probe"
+    description = "Reports what its replica's environment holds that looks like a credential (safety tests)."
+
+    class Input(BaseModel):
+        needle: str = Field(description="a value to look for in the environment")
+
+    class Output(BaseModel):
+        names: list[str]
+        found: bool
+
+    def run(self, inputs: Input) -> Output:
+        import os
+
+        names = sorted(k for k in os.environ if any(w in k for w in ("KEY", "TOKEN", "POSTGRES")))
+        return self.Output(names=names, found=any(inputs.needle in v for v in os.environ.values()))

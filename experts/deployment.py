@@ -10,7 +10,7 @@ with its traceback), never an exception in the orchestrator.
 
 A call its caller gave up on (a timeout) is cancelled here; its thread cannot be stopped, so the
 replica's health check fails once such work runs past its time, and Serve replaces the replica
-(:mod:`experts.replica_work`).
+(:mod:`experts._replica_work`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ray.serve import Application
 from experts import deployment_defaults as defaults
 from experts.base import Expert, ExpertError
 from experts.protocol import PixelRef, Reply, format_validation_error, pack_output
-from experts.replica_work import CallRunner
+from experts._replica_work import CallRunner
 from redaction import redact
 
 __all__ = ["ExpertReplica", "ExpertSetupError", "answer", "build_expert_app", "error_text"]

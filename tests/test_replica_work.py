@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from experts.replica_work import CallRunner
+from experts._replica_work import CallRunner
 
 
 def _hang(release: threading.Event) -> str:

@@ -9,7 +9,7 @@ only; new pixels stay in Ray's object store for the next call, and the run's wri
 A call whose replica dies before it answers is sent once more, to a live replica, when the expert
 says the call is idempotent (``Expert.is_idempotent_call``); the step records its ``attempts``. A
 timed-out call is cancelled, which reaches the replica's coroutine (the replica frees itself from
-work that does not stop: ``experts/replica_work.py``). Process ids and node addresses from Ray's
+work that does not stop: ``experts/_replica_work.py``). Process ids and node addresses from Ray's
 errors go to the step's trace and the log, never into the observation; every text kept is redacted.
 """
 

@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator llm experts loading extensions
+	$(BIN)/mypy orchestrator llm experts loading extensions redaction
 
 bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/hop_overhead.py

@@ -263,6 +263,11 @@ class Expert(Generic[InputT, OutputT]):
     answers_tasks: ClassVar[bool] = False
     """True when the expert can take a user's whole task and answer it end to end (the direct route
     the controller may choose); :meth:`is_task_call` then says which calls do that."""
+    idempotent: ClassVar[bool] = True
+    """True when sending a call again gives the same answer and changes nothing outside the reply.
+    A call whose replica dies before it answers is then sent once more, to a live replica. Set it to
+    False for an expert that writes somewhere or whose output is a fresh random draw; see
+    :meth:`is_idempotent_call` for experts taking a ``seed``."""
 
     class Settings(BaseModel):
         """Options the config may set for this expert (none by default)."""
@@ -359,6 +364,18 @@ class Expert(Generic[InputT, OutputT]):
     def is_task_call(cls, arguments: Mapping[str, Any]) -> bool:
         """Whether ``arguments`` hand this expert the user's whole task to answer end to end."""
         return False
+
+    @classmethod
+    def is_idempotent_call(cls, arguments: Mapping[str, Any]) -> bool:
+        """Whether this call may be sent again when its replica dies (see :attr:`idempotent`).
+
+        An expert whose ``Input`` has a ``seed`` field draws a fresh random seed when the call gives
+        none, so only a call that names its seed repeats its result: a generation with a seed is
+        idempotent, one without is not.
+        """
+        if not cls.idempotent:
+            return False
+        return "seed" not in cls.Input.model_fields or arguments.get("seed") is not None
 
 
 def _template_problem(cls: type[Expert[Any, Any]]) -> str | None:

@@ -1,18 +1,22 @@
 """Turn any expert plus its config entry into a Ray Serve deployment.
 
-The replica loads the expert once (``setup()``), resolves the :class:`~experts.protocol.PixelRef` s
-in a call's arguments from Ray's object store, validates them against the expert's ``Input`` model,
-runs the expert in a worker thread and answers with a :class:`~experts.protocol.Reply`. New images
-and masks are put into the object store here, so the next call can take them straight from there.
-An expert failure becomes a failed reply (logged here with its traceback), never an exception in
-the orchestrator.
+The replica loads the expert once (``setup()``; a failure there is raised as :class:`ExpertSetupError`
+carrying the cause, which the orchestrator reads back from ``serve.status()``), resolves the
+:class:`~experts.protocol.PixelRef` s in a call's arguments from Ray's object store, validates them
+against the expert's ``Input`` model, runs the expert in a thread of its own and answers with a
+:class:`~experts.protocol.Reply`. New images and masks are put into the object store here, so the
+next call can take them straight from there. An expert failure becomes a failed reply (logged here
+with its traceback), never an exception in the orchestrator.
+
+A call its caller gave up on (a timeout) is cancelled here; its thread cannot be stopped, so the
+replica's health check fails once such work runs past its time, and Serve replaces the replica
+(:mod:`experts._replica_work`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -25,13 +29,59 @@ from ray.exceptions import ObjectLostError
 from ray.serve import Application
 
 from experts import deployment_defaults as defaults
+from experts._replica_work import CallRunner
 from experts.base import Expert, ExpertError
 from experts.protocol import PixelRef, Reply, format_validation_error, pack_output
+from redaction import redact
 
-__all__ = ["ExpertReplica", "answer", "build_expert_app"]
+__all__ = ["ExpertReplica", "ExpertSetupError", "answer", "build_expert_app", "error_text"]
 
 log = logging.getLogger(__name__)
 MAX_TRACEBACK_CHARS = 12_000
+SETUP_FRAMES = 4
+"""Frames of a failed ``setup()``'s traceback that its :class:`ExpertSetupError` carries."""
+
+
+class ExpertSetupError(RuntimeError):
+    """An expert's ``setup()`` failed in a replica: the exception type, message and last frames."""
+
+
+def error_text(err: BaseException) -> str:
+    """``Type: message`` of an exception, never empty-handed: a bare exception says it had no message."""
+    message = str(err).strip()
+    if not message:
+        message = "(no message; the traceback in the trace shows where it was raised)"
+    return f"{type(err).__name__}: {message}"
+
+
+def _setup_failure(name: str, err: BaseException) -> ExpertSetupError:
+    frames = traceback.extract_tb(err.__traceback__)[-SETUP_FRAMES:]
+    where = "".join(traceback.format_list(frames)).rstrip()
+    return ExpertSetupError(redact(f"setup() of expert '{name}' failed: {error_text(err)}\n{where}"))
+
+
+def _serve_grpc_on_loopback() -> None:
+    """On a node whose address is 127.0.0.1 (the embedded Ray), keep Serve's replica gRPC server there.
+
+    Ray Serve 2.60 binds each replica's inter-deployment gRPC server to ``[::]:0`` (every interface)
+    whatever the node's address; every other Ray process of such a node listens on 127.0.0.1 only.
+    The replica starts that server after this class is constructed, through the module-level
+    ``add_port_to_grpc_server`` that is rebound here. ``tests/test_safe_defaults.py`` checks every
+    listening socket, so a Ray release that moves this fails there.
+    """
+    if ray.util.get_node_ip_address() not in ("127.0.0.1", "::1"):
+        return
+    from ray.serve._private import replica as serve_replica
+
+    original = getattr(serve_replica, "add_port_to_grpc_server", None)
+    if original is None or getattr(original, "loopback_only", False):
+        return
+
+    def add_port_on_loopback(server: Any, address: str) -> Any:
+        return original(server, address.replace("[::]", "127.0.0.1", 1))
+
+    add_port_on_loopback.loopback_only = True  # type: ignore[attr-defined]
+    serve_replica.add_port_to_grpc_server = add_port_on_loopback
 
 
 class _LostPixels(Exception):
@@ -70,11 +120,21 @@ class ExpertReplica:
     """One Serve replica of one expert; with ``batching`` set, concurrent calls share a forward pass."""
 
     def __init__(
-        self, expert_cls: type[Expert], settings: dict[str, Any], batching: dict[str, Any] | None = None
+        self,
+        expert_cls: type[Expert],
+        settings: dict[str, Any],
+        batching: dict[str, Any] | None = None,
+        timeout_s: float = defaults.TIMEOUT_S,
     ) -> None:
+        _serve_grpc_on_loopback()
         self._expert = expert_cls(settings)
-        self._expert.setup()
-        self._lock = threading.Lock() if not expert_cls.thread_safe else None
+        try:
+            self._expert.setup()
+        except Exception as err:
+            log.error("setup() of expert %s failed\n%s", expert_cls.name, redact(traceback.format_exc()))
+            raise _setup_failure(expert_cls.name, err) from None
+        self._timeout_s = timeout_s
+        self._work = CallRunner(serial=not expert_cls.thread_safe, limit_s=timeout_s + defaults.STUCK_GRACE_S)
         self._batching = batching is not None
         if batching is not None:
             self._batched.set_max_batch_size(int(batching["max_batch_size"]))  # type: ignore[attr-defined]
@@ -83,15 +143,9 @@ class ExpertReplica:
         node = ray.get_runtime_context().get_node_id()[:8]
         self._replica = f"{context.deployment}#{context.replica_id.unique_id}@{node}"
 
-    def _locked(self, fn: Any, arg: Any) -> Any:
-        if self._lock is None:
-            return fn(arg)
-        with self._lock:
-            return fn(arg)
-
     @serve.batch(max_batch_size=defaults.MAX_BATCH_SIZE, batch_wait_timeout_s=defaults.BATCH_WAIT_TIMEOUT_S)
     async def _batched(self, batch: list[BaseModel]) -> list[BaseModel | ExpertError]:
-        results = await asyncio.to_thread(self._locked, self._expert.run_batch, batch)
+        results = await self._work.run(self._expert.run_batch, batch)
         if len(results) != len(batch):
             raise RuntimeError(
                 f"{self._expert.name}.run_batch returned {len(results)} results for {len(batch)}"
@@ -100,7 +154,7 @@ class ExpertReplica:
 
     async def _run(self, inputs: BaseModel) -> BaseModel:
         if not self._batching:
-            return await asyncio.to_thread(self._locked, self._expert.run, inputs)
+            return await self._work.run(self._expert.run, inputs)
         result = await self._batched(inputs)
         if isinstance(result, ExpertError):
             raise result
@@ -108,6 +162,16 @@ class ExpertReplica:
 
     async def __call__(self, arguments: dict[str, Any]) -> Reply:
         return await answer(self._expert, arguments, self._run, self._replica)
+
+    def check_health(self) -> None:
+        """Serve's periodic probe: unhealthy while a call runs far past its time (Serve then replaces
+        this replica, the only way to end a thread that does not return)."""
+        stuck = self._work.stuck()
+        if stuck:
+            raise RuntimeError(
+                f"{len(stuck)} call(s) of expert '{self._expert.name}' still running after "
+                f"{stuck[0]:.0f} s (timeout_s {self._timeout_s:g} s); this replica is replaced"
+            )
 
 
 async def answer(
@@ -138,14 +202,19 @@ async def answer(
             raise TypeError(f"{expert.name}.run returned {type(output).__name__}, not its Output model")
         plain, artifacts = await asyncio.to_thread(pack_output, output, ray.put)
     except ExpertError as err:
-        return Reply.failed(replica, "input", str(err))
+        message = (
+            str(err).strip()
+            or f"{expert.name} refused these inputs but gave no reason; check them against its description"
+        )
+        return Reply.failed(replica, "input", redact(message))
     except Exception as err:  # an expert bug or a model failure: report it, keep the replica
-        log.exception("expert %s failed on replica %s", expert.name, replica)
+        trace = redact(traceback.format_exc())
+        log.error("expert %s failed on replica %s\n%s", expert.name, replica, trace)
         return Reply.failed(
             replica,
             "expert",
-            f"{expert.name} failed: {type(err).__name__}: {err}",
-            traceback=traceback.format_exc()[-MAX_TRACEBACK_CHARS:],
+            redact(f"{expert.name} failed: {error_text(err)}"),
+            traceback=trace[-MAX_TRACEBACK_CHARS:],
         )
     return Reply(replica=replica, seconds=time.perf_counter() - started, output=plain, artifacts=artifacts)
 
@@ -160,14 +229,16 @@ def build_expert_app(
     ray_actor_options: dict[str, Any] | None = None,
     max_ongoing_requests: int = defaults.MAX_ONGOING_REQUESTS,
     batching: dict[str, Any] | None = None,
+    timeout_s: float = defaults.TIMEOUT_S,
 ) -> Application:
     """A Serve application running ``expert_cls`` with the given deployment settings.
 
     ``settings`` are validated against the expert's ``Settings`` here, before anything is
     deployed, so a typo in the config fails fast with the expert's name in the message.
     ``batching`` (``{"max_batch_size": ..., "batch_wait_timeout_s": ...}``) turns on ``@serve.batch``:
-    concurrent calls are grouped and passed to the expert's ``run_batch``. Unset values take
-    :mod:`experts.deployment_defaults`.
+    concurrent calls are grouped and passed to the expert's ``run_batch``. ``timeout_s`` is how long
+    the orchestrator waits for a call: work running well past it makes the replica unhealthy, and
+    Serve replaces it. Unset values take :mod:`experts.deployment_defaults`.
     """
     try:
         checked = expert_cls.Settings.model_validate(settings or {})
@@ -177,10 +248,11 @@ def build_expert_app(
         "name": deployment_name,
         "max_ongoing_requests": max_ongoing_requests,
         "ray_actor_options": dict(ray_actor_options or defaults.ray_actor_options()),
+        "health_check_period_s": defaults.HEALTH_CHECK_PERIOD_S,
     }
     if autoscaling_config is not None:
         options["autoscaling_config"] = autoscaling_config
     else:
         options["num_replicas"] = num_replicas or defaults.NUM_REPLICAS
     deployment = serve.deployment(**options)(ExpertReplica)
-    return deployment.bind(expert_cls, checked.model_dump(), batching)
+    return deployment.bind(expert_cls, checked.model_dump(), batching, timeout_s)

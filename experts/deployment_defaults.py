@@ -11,10 +11,12 @@ from typing import Any, Final
 
 __all__ = [
     "BATCH_WAIT_TIMEOUT_S",
+    "HEALTH_CHECK_PERIOD_S",
     "MAX_BATCH_SIZE",
     "MAX_ONGOING_REQUESTS",
     "NUM_CPUS",
     "NUM_REPLICAS",
+    "STUCK_GRACE_S",
     "TIMEOUT_S",
     "ray_actor_options",
 ]
@@ -30,6 +32,11 @@ MAX_BATCH_SIZE: Final = 8
 """With ``batching`` on: the most concurrent calls one ``run_batch`` receives."""
 BATCH_WAIT_TIMEOUT_S: Final = 0.01
 """With ``batching`` on: how long a replica waits for a batch to fill."""
+STUCK_GRACE_S: Final = 5.0
+"""A call still running this long after its ``timeout_s`` is stuck: its replica reports itself
+unhealthy and Serve replaces it (a thread cannot be stopped any other way)."""
+HEALTH_CHECK_PERIOD_S: Final = 5.0
+"""How often Serve asks each replica whether it is healthy (``check_health``)."""
 
 
 def ray_actor_options() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from experts._geometry import enclosing_box
-from experts.base import Expert, ImageRef, NewBoxes
+from experts.base import Expert, ExpertError, ImageRef, NewBoxes
 
 
 class OcrInput(BaseModel):
@@ -97,7 +97,16 @@ class Ocr(Expert[OcrInput, OcrOutput]):
         height, width = image.height, image.width
         # RapidOCR treats a 3-channel ndarray as BGR (OpenCV order); ours is RGB.
         bgr = np.ascontiguousarray(image.array[:, :, ::-1])
-        result = self._engine(bgr)
+        try:
+            result = self._engine(bgr)
+        except Exception as err:
+            if type(err).__name__ != "ResizeImgError":
+                raise
+            # RapidOCR scales the longer side down to its working size; a very thin image shrinks to nothing
+            raise ExpertError(
+                f"{image.handle} is {width}x{height} pixels, too thin for OCR (its short side shrinks to "
+                "nothing at the detection size); crop a part of it closer to square, or pad it"
+            ) from err
 
         items: list[dict[str, Any]] = []
         boxes = getattr(result, "boxes", None)

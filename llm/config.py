@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+import redaction
 from extensions import ExtensionRef, LLMBackendSetting
 
 __all__ = [
@@ -21,6 +22,7 @@ ENV_BASE_URL = "MM_REACTOR_LLM_BASE_URL"
 ENV_MODEL = "MM_REACTOR_LLM_MODEL"
 ENV_API_KEY = "MM_REACTOR_LLM_API_KEY"
 ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
+_SECRET_HEADER_WORDS = ("auth", "key", "token", "secret")
 
 
 class ControllerConfig(BaseModel):
@@ -46,10 +48,10 @@ class ControllerConfig(BaseModel):
         default=None,
         description="Endpoint root, e.g. http://localhost:8000/v1 (the part before /chat/completions).",
     )
-    api_key: str | None = Field(
+    api_key: SecretStr | None = Field(
         default=None,
-        repr=False,
-        description=f"Bearer key; when unset, read from ${ENV_API_KEY} or ${ENV_OPENAI_API_KEY}.",
+        description=f"Bearer key; when unset, read from ${ENV_API_KEY} or ${ENV_OPENAI_API_KEY}. A "
+        "SecretStr: it shows as '**********' in dumps and reprs, and is redacted from every stored text.",
     )
     model: str | None = Field(
         default=None, description="Served model name (openai) or hub id / local directory (transformers)."
@@ -57,7 +59,11 @@ class ControllerConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0)
     max_tokens: int = Field(default=512, gt=0)
     timeout_s: float = Field(default=60.0, gt=0.0)
-    extra_headers: dict[str, str] = Field(default_factory=dict)
+    extra_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="headers sent with every request; the values of credential headers (names with "
+        "'auth', 'key', 'token' or 'secret') are redacted from every stored text",
+    )
     native_tools: bool = Field(
         default=True,
         description="call experts through the server's native tool calling (OpenAI `tools`) when it "
@@ -79,6 +85,15 @@ class ControllerConfig(BaseModel):
         value = value.strip().rstrip("/")
         return value or None
 
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> ControllerConfig:
+        """Register the key and credential headers with :mod:`redaction`, so no stored text holds them."""
+        redaction.remember(self.api_key)
+        redaction.remember(
+            *(v for k, v in self.extra_headers.items() if any(w in k.lower() for w in _SECRET_HEADER_WORDS))
+        )
+        return self
+
     @property
     def backend_name(self) -> str:
         """The backend's registered name, or its class path."""
@@ -86,7 +101,14 @@ class ControllerConfig(BaseModel):
 
     def resolved_api_key(self) -> str | None:
         """The API key: the configured one, else ``$MM_REACTOR_LLM_API_KEY``, else ``$OPENAI_API_KEY``."""
-        return self.api_key or os.environ.get(ENV_API_KEY) or os.environ.get(ENV_OPENAI_API_KEY) or None
+        key = (
+            (self.api_key.get_secret_value() if self.api_key else None)
+            or os.environ.get(ENV_API_KEY)
+            or os.environ.get(ENV_OPENAI_API_KEY)
+            or None
+        )
+        redaction.remember(key)
+        return key
 
     @classmethod
     def from_env(cls, base: ControllerConfig | None = None) -> ControllerConfig:

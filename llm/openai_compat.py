@@ -16,6 +16,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from llm.base import ChatMessage, ChatToolCall, LLMError, ToolCall, ToolChoice, ToolReply, ToolsUnsupported
 from llm.config import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ControllerConfig
+from redaction import redact, remember
 
 __all__ = ["OpenAICompatibleChatModel"]
 
@@ -70,6 +71,7 @@ class OpenAICompatibleChatModel:
         self.base_url: str = config.base_url.rstrip("/")
         self.model: str = config.model
         self.url = f"{self.base_url}/chat/completions"
+        remember(httpx.URL(self.base_url).password)  # a password in the URL is never quoted
         self.label: str = f"openai-compatible {self.model} @ {self.base_url}"
         self.max_retries = max(0, max_retries)
         self.backoff_s = max(0.0, backoff_s)
@@ -161,13 +163,14 @@ class OpenAICompatibleChatModel:
             raise (_Transient if isinstance(exc, httpx.ConnectTimeout) else LLMError)(error) from exc
         except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
             raise _Transient(
-                f"cannot reach the controller LLM at {self.url} ({type(exc).__name__}: {exc}; "
+                f"cannot reach the controller LLM at {self.url} ({type(exc).__name__}: {_shown(exc, 500)}; "
                 f"{attempts} attempts): is the server running? start it, or point "
                 f"${ENV_BASE_URL} / controller.base_url at a running OpenAI-compatible endpoint"
             ) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise LLMError(
-                f"request to the controller LLM at {self.url} failed ({type(exc).__name__}: {exc}): "
+                f"request to the controller LLM at {self.url} failed "
+                f"({type(exc).__name__}: {_shown(exc, 500)}): "
                 f"check ${ENV_BASE_URL} / controller.base_url (scheme, host, port)"
             ) from exc
         if response.status_code < 400:
@@ -219,7 +222,7 @@ class OpenAICompatibleChatModel:
         except ValueError as exc:
             raise LLMError(
                 f"controller LLM at {self.url} returned a non-JSON body (HTTP {response.status_code}): "
-                f"{response.text[:200]!r} -- is base_url an OpenAI-compatible endpoint (usually ending "
+                f"{_shown(response.text)!r} -- is base_url an OpenAI-compatible endpoint (usually ending "
                 "in /v1)?"
             ) from exc
 
@@ -231,7 +234,7 @@ class OpenAICompatibleChatModel:
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise LLMError(
                 f"controller LLM at {self.url} returned an unexpected body (no choices[0].message): "
-                f"{str(body)[:200]} -- is base_url an OpenAI-compatible chat endpoint?"
+                f"{_shown(body)} -- is base_url an OpenAI-compatible chat endpoint?"
             ) from exc
         if content is not None and not isinstance(content, str):
             raise LLMError(
@@ -243,8 +246,7 @@ class OpenAICompatibleChatModel:
             raw_calls = [{"function": message["function_call"]}]
         if raw_calls is not None and not isinstance(raw_calls, list):
             raise LLMError(
-                f"controller LLM at {self.url} returned tool_calls that are not a list: "
-                f"{str(raw_calls)[:200]}"
+                f"controller LLM at {self.url} returned tool_calls that are not a list: {_shown(raw_calls)}"
             )
         calls: list[ToolCall] = []
         for index, raw in enumerate(raw_calls or []):
@@ -253,7 +255,7 @@ class OpenAICompatibleChatModel:
             if not isinstance(function, dict) or not isinstance(name, str) or not name:
                 raise LLMError(
                     f"controller LLM at {self.url} returned tool call #{index} without a function name: "
-                    f"{str(raw)[:200]} -- is the server's tool-call parser right for this model?"
+                    f"{_shown(raw)} -- is the server's tool-call parser right for this model?"
                 )
             call_id = raw.get("id")
             if not isinstance(call_id, str) or not call_id or call_id in {c.id for c in calls}:
@@ -268,7 +270,7 @@ class OpenAICompatibleChatModel:
         except (KeyError, IndexError, TypeError) as exc:
             raise LLMError(
                 f"controller LLM at {self.url} returned an unexpected body (no choices[0].message.content): "
-                f"{str(body)[:200]} -- is base_url an OpenAI-compatible chat endpoint?"
+                f"{_shown(body)} -- is base_url an OpenAI-compatible chat endpoint?"
             ) from exc
         if content is None:
             return ""
@@ -285,14 +287,22 @@ def _error_detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200].strip() or response.reason_phrase
+        return _shown(response.text).strip() or response.reason_phrase
     if isinstance(body, dict):
         err = body.get("error", body.get("detail", body.get("message")))
         if isinstance(err, dict):
             err = err.get("message", err)
         if err is not None:
-            return str(err)[:200]
-    return str(body)[:200]
+            return _shown(err)
+    return _shown(body)
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """What of a server's reply (or an error) an error message quotes: secrets redacted, then cut.
+
+    Some endpoints echo the request's headers in a 401 body; the key never reaches a message.
+    """
+    return redact(str(value))[:limit]
 
 
 def _decode_arguments(raw: Any) -> dict[str, Any] | str:

@@ -12,10 +12,12 @@ import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+import redaction
 from experts import deployment_defaults as defaults
 from extensions import ArtifactStoreSetting, CheckpointerSetting
 from llm.config import ControllerConfig
@@ -75,7 +77,10 @@ class ExpertDeployment(BaseModel):
 
 
 class RayConfig(BaseModel):
-    """Where Ray runs: ``address`` (or ``RAY_ADDRESS``) joins a cluster; else an embedded one starts."""
+    """Where Ray runs: ``address`` (or ``RAY_ADDRESS``) joins a cluster; else an embedded one starts.
+
+    The embedded Ray listens on 127.0.0.1 only; a joined cluster keeps its own network and auth settings.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +88,17 @@ class RayConfig(BaseModel):
     num_cpus: int | None = None
     namespace: str = "mm-reactor"
     app_prefix: str = "mmr-"
+    deploy_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="how long deploying experts may take (every replica's setup(), loading weights "
+        "included) before it fails with what is still missing",
+    )
+    cluster_autoscaler: bool = Field(
+        default=False,
+        description="the joined cluster adds nodes on demand (KubeRay, `ray up`): an expert asking for "
+        "more than its nodes hold waits for new nodes (up to deploy_timeout_s) instead of failing at once",
+    )
 
 
 class ReactorConfig(BaseModel):
@@ -95,9 +111,10 @@ class ReactorConfig(BaseModel):
         default="sqlite",
         description="sqlite, memory, postgres, a registered plugin, or {class: 'pkg.mod:open', options: …}",
     )
-    postgres_url: str | None = Field(
+    postgres_url: SecretStr | None = Field(
         default=None,
-        description="postgresql://user@host:port/db for checkpointer: postgres (or MM_REACTOR_POSTGRES_URL)",
+        description="postgresql://user:password@host:port/db for checkpointer: postgres (or "
+        "MM_REACTOR_POSTGRES_URL); a SecretStr, its password redacted from every stored text",
     )
     artifact_store: ArtifactStoreSetting | None = Field(
         default=None,
@@ -138,6 +155,15 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("MM_REACTOR_DATA", Path.home() / ".mm-reactor")).expanduser()
 
 
+def _remember_secrets(config: ReactorConfig) -> None:
+    if config.postgres_url is not None:
+        try:
+            password = urlsplit(config.postgres_url.get_secret_value()).password
+        except ValueError:
+            password = None
+        redaction.remember(password)
+
+
 def _default_mapping() -> dict[str, Any]:
     text = resources.files("orchestrator").joinpath("default_config.yaml").read_text()
     return yaml.safe_load(text)
@@ -172,4 +198,5 @@ def load_config(config: ReactorConfig | str | Path | dict[str, Any] | None = Non
         except ValidationError as err:
             raise ConfigError(f"invalid settings in {source}:\n{err}") from err
     controller = ControllerConfig.from_env(cfg.controller)
+    _remember_secrets(cfg)
     return cfg.model_copy(update={"controller": controller})

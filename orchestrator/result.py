@@ -120,6 +120,9 @@ class Step(BaseModel):
     """What the parser repaired in the controller's reply that asked for this step."""
     answers_task: bool = False
     """The call handed the user's whole task to an expert that answers tasks end to end."""
+    attempts: int = 1
+    """How often the call was sent: 2 when its replica died before answering and the call, being
+    idempotent, was sent again to a live replica."""
 
 
 class PlanNode(BaseModel):

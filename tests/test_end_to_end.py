@@ -202,7 +202,7 @@ def test_mask_artifact_feeds_the_next_expert(orch):
     [
         ("/definitely/not/here.png", "does not exist"),
         (b"not an image at all", "not an image"),
-        (np.zeros((4, 4), dtype=np.float32), "must be uint8"),
+        (np.full((4, 4), np.nan, dtype=np.float32), "NaN or infinite"),
         (object(), "cannot use a object"),
     ],
 )

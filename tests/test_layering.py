@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("orchestrator", "experts", "llm", "prompts")
+PACKAGES = ("orchestrator", "experts", "llm", "prompts", "redaction")
 # Below the SDK face: these never reach up into it (or into the CLI / the service on top of it).
 ENGINE_WINGS = ("orchestrator.agent", "orchestrator.serving", "orchestrator.storage")
 UPPER = ("orchestrator.sdk", "orchestrator.session", "orchestrator.cli", "orchestrator.service")
@@ -120,6 +120,15 @@ def test_experts_llm_and_prompts_never_import_the_orchestrator() -> None:
         if _within(target, ("orchestrator",))
     ]
     assert wrong == []
+
+
+def test_redaction_is_a_leaf() -> None:
+    """Everything may use redaction (llm/ and orchestrator/ both do); it uses nothing of the project."""
+    graph = _graph()
+    assert "redaction" in graph
+    assert [
+        f"{name} -> {t}" for name, targets in graph.items() if _within(name, ("redaction",)) for t in targets
+    ] == []
 
 
 def test_engine_wings_never_reach_up_into_the_face() -> None:

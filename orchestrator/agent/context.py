@@ -29,6 +29,8 @@ class RunContext:
     """The run's pixels in Ray's object store, and the writer saving new ones to the artifact store."""
     max_replans: int = 2
     context_budget_tokens: int = 6000
+    max_image_pixels: int | None = None
+    """The pixel cap of input images, which images and masks made by experts obey too."""
     approval: frozenset[str] = frozenset()
     """Experts whose calls wait for a person's approval (a LangGraph interrupt)."""
     deadline: float | None = None

@@ -129,6 +129,7 @@ class Runner:
             pixels=PixelCache(self.store),
             max_replans=self.config.max_replans,
             context_budget_tokens=self.config.context_budget_tokens,
+            max_image_pixels=self.config.max_image_pixels,
             approval=frozenset(self.config.approval_required),
             deadline=None if deadline_at is None else time.monotonic() + (deadline_at - time.time()),
             cancel=cancel,

@@ -117,6 +117,9 @@ class Outcome(TypedDict):
     replica: str | None
     started_at: float
     seconds: float
+    attempts: int
+    """How often the call was sent: 2 when its replica died (or its input pixels were lost) and it
+    was sent once more."""
 
 
 class _StepRecordBase(TypedDict):
@@ -147,6 +150,8 @@ class StepRecord(_StepRecordBase, total=False):
     """What the parser repaired in the controller's reply (on the first step of that turn)."""
     answers_task: bool
     """The call handed the user's whole task to an expert that answers tasks end to end."""
+    attempts: int
+    """How often the call was sent (2: it was sent again after its replica died)."""
 
 
 class _RunKey(TypedDict):

@@ -322,7 +322,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         return args.func(args)
     except ReactorError as err:

@@ -1,4 +1,10 @@
-"""Start or join Ray, start Serve, deploy configured experts, and tear down what we started."""
+"""Start or join Ray, start Serve, deploy configured experts, and tear down what we started.
+
+An embedded Ray listens on 127.0.0.1 only and its workers never see the orchestrator's secrets
+(:mod:`orchestrator.serving.embedded`); a joined cluster is used as it is, its auth mode included.
+Deploying checks the resources first (:mod:`orchestrator.serving.resources`) and is bounded by
+``ray.deploy_timeout_s`` (:mod:`orchestrator.serving.rollout`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,6 @@ from typing import Any
 
 import ray
 from ray import serve
-from ray.serve import Application
-from ray.serve.handle import DeploymentHandle
 
 from experts.base import Expert
 from experts.deployment import build_expert_app
@@ -18,6 +22,9 @@ from extensions import install_line, missing_modules
 from orchestrator.config import ExpertDeployment, RayConfig
 from orchestrator.errors import ConfigError, DeploymentError
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
+from orchestrator.serving.embedded import init_embedded
+from orchestrator.serving.resources import check_resources
+from orchestrator.serving.rollout import AppToDeploy, roll_out
 
 __all__ = ["ExpertRuntime", "describe_deployments", "expert_classes"]
 
@@ -63,8 +70,11 @@ class ExpertRuntime:
             )
 
     def start(self) -> None:
-        """Join the configured cluster (or the one already initialised); else start an embedded one."""
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        """Join the configured cluster (or the one already initialised); else start an embedded one.
+
+        Ray's auth mode is never changed here: a joined cluster keeps its own, and an embedded one
+        takes Ray's default (or ``RAY_AUTH_MODE`` when the caller set it).
+        """
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
                 "namespace": self.config.namespace,
@@ -72,15 +82,14 @@ class ExpertRuntime:
                 "logging_level": logging.WARNING,
             }
             address = self.address
-            if address:
-                kwargs["address"] = address
-            else:
-                # "local" always starts a private instance: a bare ray.init() would join any cluster
-                # it finds on this machine (another user's, a test's), which is never what we want.
-                kwargs |= {"address": "local", "include_dashboard": False, "num_cpus": self.config.num_cpus}
-                self._embedded = True
             try:
-                ray.init(**kwargs)
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    # "local" always starts a private instance: a bare ray.init() would join any cluster
+                    # it finds on this machine (another user's, a test's), which is never what we want.
+                    init_embedded(include_dashboard=False, num_cpus=self.config.num_cpus, **kwargs)
+                    self._embedded = True
             except Exception as err:
                 where = f"the Ray cluster at {address}" if address else "an embedded Ray instance"
                 raise DeploymentError(f"could not start or join {where}: {err}") from err
@@ -105,7 +114,8 @@ class ExpertRuntime:
         given = classes or {}
         found = {name: given.get(name) or load_class(name, entry) for name, entry in experts.items()}
         self._check_extras(found)
-        apps, pending = [], []
+        apps: list[AppToDeploy] = []
+        pending = []
         for name, entry in experts.items():
             expert_cls = found[name]
             try:
@@ -118,23 +128,23 @@ class ExpertRuntime:
                     ray_actor_options=entry.ray_actor_options,
                     max_ongoing_requests=entry.max_ongoing_requests,
                     batching=entry.batching.model_dump() if entry.batching else None,
+                    timeout_s=entry.timeout_s,
                 )
             except ValueError as err:
                 raise ConfigError(str(err)) from err
             app_name = f"{app_prefix}{name}"
-            apps.append((app_name, app))
+            apps.append(AppToDeploy(name, app_name, app))
             pending.append((name, expert_cls, app_name, entry))
         if not apps:
             return []
+        waiting = check_resources(experts, autoscaler=self.config.cluster_autoscaler and not self._embedded)
         try:
-            handles = _run_apps(apps)
-        except Exception as err:
+            handles = roll_out(apps, timeout_s=self.config.deploy_timeout_s, waiting=waiting)
+        except DeploymentError:
+            raise
+        except Exception as err:  # Serve itself failed (controller gone, cluster unreachable)
             names = ", ".join(name for name, *_ in pending)
-            raise DeploymentError(
-                f"deploying experts ({names}) failed: {err}\n"
-                "Check the replicas' logs under the Ray session directory (logs/serve/); a setup() that "
-                "cannot find model weights names the model id to provide."
-            ) from err
+            raise DeploymentError(f"deploying experts ({names}) failed: {type(err).__name__}: {err}") from err
         deployed = []
         for (name, expert_cls, app_name, entry), handle in zip(pending, handles, strict=True):
             item = DeployedExpert(name, expert_cls, handle, app_name, entry.timeout_s, entry.options)
@@ -207,17 +217,6 @@ def load_class(name: str, entry: ExpertDeployment) -> type[Expert]:
         return load_expert_class(name, entry.expert_class)
     except ExpertNotFound as err:
         raise ConfigError(str(err)) from err
-
-
-def _run_apps(apps: list[tuple[str, Application]]) -> list[DeploymentHandle]:
-    """Deploy several Serve applications at once and wait until all of them run.
-
-    ``serve.run_many`` is a DeveloperAPI in Ray 2.60 (it may change in a minor release): it is used
-    here and nowhere else, and pyproject pins Ray to the tested range. It starts every app before
-    waiting, so N experts come up in about the time of the slowest instead of one after another.
-    """
-    targets = [serve.RunTarget(target=app, name=name, route_prefix=None) for name, app in apps]
-    return list(serve.run_many(targets))
 
 
 def describe_deployments(

@@ -155,7 +155,8 @@ def open_postgres(
     config: ReactorConfig, *, url: str | None = None, lease_ttl_s: float = DEFAULT_TTL_S
 ) -> Opened:
     """``postgres``: at ``url``, else the config's ``postgres_url``, else ``$MM_REACTOR_POSTGRES_URL``."""
-    return _open_postgres(url or config.postgres_url or os.environ.get(POSTGRES_URL_ENV), lease_ttl_s)
+    configured = config.postgres_url.get_secret_value() if config.postgres_url else None
+    return _open_postgres(url or configured or os.environ.get(POSTGRES_URL_ENV), lease_ttl_s)
 
 
 def redact_url(url: str) -> str:

@@ -62,7 +62,7 @@ def test_from_env_base_url_selects_openai(monkeypatch: pytest.MonkeyPatch) -> No
     assert cfg.backend == "openai"
     assert cfg.base_url == "http://localhost:8000/v1"
     assert cfg.model == "qwen2.5-7b"
-    assert cfg.api_key == "sk-env"
+    assert cfg.api_key.get_secret_value() == "sk-env"
     assert cfg.temperature == 0.2
     assert base.backend == "scripted"  # the base is not mutated
     assert "sk-env" not in repr(cfg)
@@ -77,11 +77,13 @@ def test_from_env_model_only_keeps_backend(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_from_env_api_key_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
-    assert ControllerConfig.from_env().api_key == "sk-openai"
+    assert ControllerConfig.from_env().api_key.get_secret_value() == "sk-openai"
     # OPENAI_API_KEY does not override a configured key; MM_REACTOR_LLM_API_KEY does.
-    assert ControllerConfig.from_env(ControllerConfig(api_key="sk-cfg")).api_key == "sk-cfg"
+    assert (
+        ControllerConfig.from_env(ControllerConfig(api_key="sk-cfg")).api_key.get_secret_value() == "sk-cfg"
+    )
     monkeypatch.setenv("MM_REACTOR_LLM_API_KEY", "sk-mm")
-    assert ControllerConfig.from_env(ControllerConfig(api_key="sk-cfg")).api_key == "sk-mm"
+    assert ControllerConfig.from_env(ControllerConfig(api_key="sk-cfg")).api_key.get_secret_value() == "sk-mm"
 
 
 def test_resolved_api_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,3 +144,85 @@ class MllmStub(Expert):
 
     def run(self, inputs: Input) -> Output:
         return self.Output(text=f"a {inputs.image.width}x{inputs.image.height} picture ({inputs.mode})")
+
+
+class Marked(Expert):
+    name = "marked"
+    description = "Writes which replica process runs the call into a directory, then waits (fault tests)."
+
+    class Input(BaseModel):
+        seconds: float = Field(ge=0, le=30, description="how long to wait")
+        marks: str = Field(description="a directory for the marks (tests only)")
+
+    class Output(BaseModel):
+        pid: int
+
+    def run(self, inputs: Input) -> Output:
+        import json
+        import os
+        from pathlib import Path
+
+        import ray
+
+        mark = {"pid": os.getpid(), "actor": ray.get_runtime_context().get_actor_name()}
+        Path(inputs.marks, f"{os.getpid()}.json").write_text(json.dumps(mark))
+        time.sleep(inputs.seconds)
+        return self.Output(pid=os.getpid())
+
+
+class MarkedOnce(Marked):
+    name = "marked_once"
+    description = "The marked expert, declared not idempotent: a call is never sent twice (fault tests)."
+    idempotent = False
+
+
+class FailingSetup(Expert):
+    name = "failing_setup"
+    description = "Cannot load its weights: setup() raises (fault tests)."
+
+    class Input(BaseModel):
+        x: int = 0
+
+    class Output(BaseModel):
+        x: int
+
+    def setup(self) -> None:
+        self._load("acme/missing-model")
+
+    def _load(self, model_id: str) -> None:
+        raise FileNotFoundError(f"no weights for model '{model_id}' in /models; download them first")
+
+    def run(self, inputs: Input) -> Output:
+        return self.Output(x=inputs.x)
+
+
+class HangingSetup(FailingSetup):
+    name = "hanging_setup"
+    description = "Its setup() never returns (fault tests)."
+
+    def setup(self) -> None:
+        time.sleep(3600)
+
+
+class SerialSleepy(Sleepy):
+    name = "serial_sleepy"
+    description = "The sleepy expert on a replica that runs one call at a time (fault tests)."
+    thread_safe = False
+
+
+class EnvProbe(Expert):
+    name = "env_probe"
+    description = "Reports what its replica's environment holds that looks like a credential (safety tests)."
+
+    class Input(BaseModel):
+        needle: str = Field(description="a value to look for in the environment")
+
+    class Output(BaseModel):
+        names: list[str]
+        found: bool
+
+    def run(self, inputs: Input) -> Output:
+        import os
+
+        names = sorted(k for k in os.environ if any(w in k for w in ("KEY", "TOKEN", "POSTGRES")))
+        return self.Output(names=names, found=any(inputs.needle in v for v in os.environ.values()))

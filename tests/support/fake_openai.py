@@ -26,17 +26,33 @@ def tool_call(name: str, arguments: dict[str, Any], call_id: str) -> Reply:
 
 
 class FakeOpenAI:
-    """Serves ``/v1/chat/completions`` from a list of reply builders; records every request body."""
+    """Serves ``/v1/chat/completions`` from a list of reply builders; records every request body.
 
-    def __init__(self, replies: list[Reply]) -> None:
+    ``refuse_with_echo=True`` answers every request with HTTP 401 and a body quoting the request's
+    ``Authorization`` header, as some proxies do.
+    """
+
+    def __init__(self, replies: list[Reply], *, refuse_with_echo: bool = False) -> None:
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _refuse(self) -> None:
+                quoted = f"Authorization: {self.headers.get('Authorization')}"
+                payload = json.dumps({"error": {"message": f"invalid credentials ({quoted})"}}).encode()
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                if refuse_with_echo:
+                    self._refuse()
+                    return
                 message = fake.replies.pop(0)(body) if fake.replies else {"role": "assistant", "content": "?"}
                 payload = json.dumps(
                     {

@@ -5,11 +5,19 @@ where a handle belongs, an expert error or a timeout — becomes the call's erro
 ``observe`` turns into an observation. Nothing here reads a file the controller named: handles are
 resolved in the session's artifact table only. Replies are read through :class:`~experts.protocol.Reply`
 only; new pixels stay in Ray's object store for the next call, and the run's writer saves them.
+
+A call whose replica dies before it answers is sent once more, to a live replica, when the expert
+says the call is idempotent (``Expert.is_idempotent_call``); the step records its ``attempts``. A
+timed-out call is cancelled, which reaches the replica's coroutine (the replica frees itself from
+work that does not stop: ``experts/_replica_work.py``). Process ids and node addresses from Ray's
+errors go to the step's trace and the log, never into the observation; every text kept is redacted.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -21,10 +29,28 @@ from experts.protocol import PixelRef, Reply, format_validation_error
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.pixels import describe_failures
 from orchestrator.agent.state import AgentState, Outcome, PendingCall, Produced, StepErrorKind
+from orchestrator.serving.calls import replica_lost, unreachable
 from orchestrator.serving.catalogue import DeployedExpert
 from orchestrator.storage.artifacts import ArtifactRecord, artifact_uri
+from redaction import redact, redact_data
 
 __all__ = ["act"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _NoReply:
+    """Why a call has no reply: ``message`` for the controller, ``detail`` (Ray's own words) for the trace."""
+
+    kind: StepErrorKind
+    message: str
+    detail: str | None = None
+    lost_replica: bool = False
+
+
+class _TooLarge(Exception):
+    """An expert made an image or mask over the pixel cap."""
 
 
 class CallRejected(Exception):
@@ -82,6 +108,17 @@ def _prepare(call: PendingCall, state: AgentState, ctx: RunContext) -> tuple[Dep
     return expert, wire, parents
 
 
+def _check_sizes(reply: Reply, tool: str, cap: int | None) -> None:
+    """Images and masks made by experts obey the pixel cap of input images (``max_image_pixels``)."""
+    for new in reply.artifacts:
+        if cap is not None and new.kind in ("image", "mask") and new.shape[0] * new.shape[1] > cap:
+            width, height = new.shape
+            raise _TooLarge(
+                f"{tool} made a {width}x{height} {new.kind} ({width * height} pixels), over the limit of "
+                f"{cap} pixels (max_image_pixels); ask for a smaller size"
+            )
+
+
 def _take(reply: Reply, ctx: RunContext) -> list[Produced]:
     """Records of the reply's new artifacts: pixels are adopted where they are (and saved in the
     background), boxes and texts are stored now."""
@@ -118,39 +155,56 @@ def _outcome(call: PendingCall, started: float, **fields: Any) -> Outcome:
         "replica": None,
         "started_at": started,
         "seconds": time.time() - started,
+        "attempts": 1,
     }
     outcome.update(fields)  # type: ignore[typeddict-item]
+    # error texts may quote an endpoint's reply, headers and all
+    outcome["error"] = redact(outcome["error"]) if outcome["error"] else outcome["error"]
+    outcome["traceback"] = redact(outcome["traceback"]) if outcome["traceback"] else outcome["traceback"]
+    outcome["output"] = redact_data(outcome["output"])
     return outcome
 
 
-def _wait(
-    response: Any, expert: DeployedExpert, started: float, ctx: RunContext
-) -> Reply | tuple[StepErrorKind, str]:
-    """The call's reply, or why there is none; checks cancellation and the deadline while waiting."""
+def _wait(response: Any, expert: DeployedExpert, since: float, ctx: RunContext) -> Reply | _NoReply:
+    """The call's reply, or why there is none; checks cancellation and the deadline while waiting.
+
+    A call not answered within the expert's ``timeout_s`` (from ``since``) is cancelled: Serve
+    cancels the replica's coroutine, so the replica no longer counts it as its work.
+    """
     while True:
-        left = expert.timeout_s - (time.time() - started)
+        left = expert.timeout_s - (time.time() - since)
         stop = ctx.stop_reason()
         if stop or left <= 0:
             response.cancel()
             if stop:
-                return "cancelled", f"not finished: {stop}"
+                return _NoReply("cancelled", f"not finished: {stop}")
             timed_out = f"{expert.name} timed out after {expert.timeout_s:g} s"
-            return "timeout", f"{timed_out}; try a smaller input or another expert"
+            return _NoReply("timeout", f"{timed_out}; try a smaller input or another expert")
         try:
             answer = response.result(timeout_s=min(0.25, left))
         except TimeoutError:
             continue
         except Exception as err:  # replica died, Serve unavailable, …
-            return "resource", f"{expert.name} could not be reached: {type(err).__name__}: {err}"
+            detail = f"{type(err).__name__}: {err}"
+            return _NoReply("resource", unreachable(expert.name, err), detail, replica_lost(err))
         try:
             return Reply.model_validate(answer)
         except ValidationError:
-            return "expert", f"{expert.name} answered with a {type(answer).__name__}, not a Reply"
+            return _NoReply("expert", f"{expert.name} answered with a {type(answer).__name__}, not a Reply")
 
 
 def _send(call: PendingCall, state: AgentState, ctx: RunContext) -> tuple[DeployedExpert, Any, list[str]]:
     expert, wire, parents = _prepare(call, state, ctx)
     return expert, expert.handle.remote(wire), parents
+
+
+def _send_again(call: PendingCall, reply: Reply | _NoReply, expert: DeployedExpert) -> bool:
+    """Whether a call gets a second attempt: its input pixels were lost from the object store (the
+    replica that made them stopped; they are read from the store again), or its replica died before
+    answering and the call is idempotent."""
+    if isinstance(reply, Reply):
+        return reply.error is not None and bool(reply.error.lost)
+    return reply.lost_replica and expert.expert_cls.is_idempotent_call(call["arguments"])
 
 
 def _collect(
@@ -160,21 +214,41 @@ def _collect(
     sent: tuple[DeployedExpert, Any, list[str]],
     started: float,
 ) -> Outcome:
-    """The outcome of one call in flight. A call whose input pixels were lost from the object store
-    (the replica that made them stopped) is sent once more, with the pixels read from the store."""
+    """The outcome of one call in flight, sent once more where :func:`_send_again` says so."""
     expert, response, parents = sent
     reply = _wait(response, expert, started, ctx)
-    if isinstance(reply, Reply) and reply.error is not None and reply.error.lost:
-        for artifact_id in reply.error.lost:
-            ctx.pixels.forget(artifact_id)
+    attempts = 1
+    if _send_again(call, reply, expert):
+        if isinstance(reply, Reply):
+            for artifact_id in reply.error.lost if reply.error else []:
+                ctx.pixels.forget(artifact_id)
+        else:
+            log.warning("%s: %s; sending the call again", expert.name, reply.detail)
         try:
             expert, response, parents = _send(call, state, ctx)
         except CallRejected as err:
-            return _outcome(call, started, parents=parents, error=str(err), error_type=err.kind)
-        reply = _wait(response, expert, started, ctx)
-    if isinstance(reply, tuple):
-        kind, message = reply
-        return _outcome(call, started, parents=parents, error=message, error_type=kind)
+            return _outcome(call, started, parents=parents, error=str(err), error_type=err.kind, attempts=2)
+        attempts = 2
+        reply = _wait(response, expert, time.time(), ctx)
+    if isinstance(reply, _NoReply):
+        if reply.detail:
+            log.warning("%s: no reply (%s)", expert.name, reply.detail)
+        message = reply.message
+        if reply.lost_replica:
+            message += (
+                "; it was sent twice"
+                if attempts > 1
+                else "; it was not sent again (the call is not repeatable): call it again if you need it"
+            )
+        return _outcome(
+            call,
+            started,
+            parents=parents,
+            error=message,
+            error_type=reply.kind,
+            traceback=reply.detail,
+            attempts=attempts,
+        )
     if reply.error is not None:
         return _outcome(
             call,
@@ -184,6 +258,19 @@ def _collect(
             error=reply.error.message,
             error_type=reply.error.kind,
             traceback=reply.error.traceback,
+            attempts=attempts,
+        )
+    try:
+        _check_sizes(reply, expert.name, ctx.max_image_pixels)
+    except _TooLarge as err:
+        return _outcome(
+            call,
+            started,
+            parents=parents,
+            replica=reply.replica,
+            error=str(err),
+            error_type="input",
+            attempts=attempts,
         )
     return _outcome(
         call,
@@ -193,6 +280,7 @@ def _collect(
         replica=reply.replica,
         output=reply.output,
         artifacts=_take(reply, ctx),
+        attempts=attempts,
     )
 
 

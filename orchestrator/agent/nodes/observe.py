@@ -125,6 +125,7 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "new_handles": produced,
                 "repairs": list(call.get("repairs", [])),
                 "answers_task": _answers_task(call, runtime.context),
+                "attempts": outcome.get("attempts", 1),
             }
         )
     update: dict[str, Any] = {"steps": steps, "outcomes": [], "plan_results": plan_results}

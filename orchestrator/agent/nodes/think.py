@@ -16,6 +16,7 @@ from orchestrator.agent.state import AgentState, StepRecord
 from orchestrator.agent.tool_calling import ask_controller, parse_reply, pending_calls
 from orchestrator.agent.transcript import assistant_entry, call_results, entry_text, observed_texts
 from prompts import render
+from redaction import redact
 
 __all__ = ["think"]
 
@@ -55,7 +56,7 @@ def think(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         reply = ask_controller(ctx, controller_view(state, ctx.context_budget_tokens))
     except Exception as err:  # the backend's own failure (LLMError) or a bug in a backend: the run ends
         why = str(err) if isinstance(err, LLMError) else f"{type(err).__name__}: {err}"
-        reason = f"the controller ({ctx.llm.label}) failed: {why}"
+        reason = redact(f"the controller ({ctx.llm.label}) failed: {why}")  # any backend's error text
         return {
             "turn": turn,
             "status": "failed",

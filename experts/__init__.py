@@ -1,6 +1,8 @@
 """Vision experts: one file each, Ray-free; ``experts.deployment`` turns one into a Serve deployment."""
 
 from experts.base import (
+    BoxesData,
+    BoxesRef,
     Expert,
     ExpertError,
     ImageData,
@@ -11,9 +13,14 @@ from experts.base import (
     NewImage,
     NewMask,
     NewText,
+    TextData,
+    TextOrHandle,
+    TextRef,
 )
 
 __all__ = [
+    "BoxesData",
+    "BoxesRef",
     "Expert",
     "ExpertError",
     "ImageData",
@@ -24,4 +31,7 @@ __all__ = [
     "NewImage",
     "NewMask",
     "NewText",
+    "TextData",
+    "TextOrHandle",
+    "TextRef",
 ]

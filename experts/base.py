@@ -5,8 +5,9 @@ An expert declares a ``name``, a ``description`` the controller reads, a pydanti
 ``Settings`` (what the config's ``options:`` may set: model ids, thresholds, devices),
 ``setup()`` that loads weights once per replica, and ``run(inputs) -> Output``.
 
-Images reach an expert as :class:`ImageData` (already decoded pixels); the controller
-only ever names them by handle (``image-1``). New images, masks, boxes and texts that an
+Images reach an expert as :class:`ImageData` (already decoded pixels), masks as :class:`MaskData`,
+texts as :class:`TextData` and boxes artifacts as :class:`BoxesData`; the controller only ever names
+them by handle (``image-1``, ``text-2``). New images, masks, boxes and texts that an
 expert produces are wrapped in :class:`NewImage`, :class:`NewMask`, :class:`NewBoxes`,
 :class:`NewText` inside its output; the orchestrator stores each as an artifact and gives
 it a handle.
@@ -26,6 +27,8 @@ from experts._contract import placeholder_problem, render, run_signature_problem
 
 __all__ = [
     "HANDLE_PATTERN",
+    "BoxesData",
+    "BoxesRef",
     "Expert",
     "ExpertDefinitionError",
     "ExpertError",
@@ -38,6 +41,9 @@ __all__ = [
     "NewMask",
     "NewText",
     "PendingRef",
+    "TextData",
+    "TextOrHandle",
+    "TextRef",
     "artifact_kind_of",
     "looks_like_path",
 ]
@@ -77,11 +83,14 @@ class ImageData:
 
     ``content_id`` is the artifact's id (a hash of its pixels) when the pixels came from the
     orchestrator: a cache keyed by content can use it instead of hashing the pixels again.
+    An RGBA image artifact (a cut-out) arrives composited onto black in ``array``, with its
+    opacity in ``alpha`` (HxW uint8); ``alpha`` is None for an RGB image.
     """
 
     handle: str
     array: np.ndarray
     content_id: str | None = None
+    alpha: np.ndarray | None = None
 
     @property
     def width(self) -> int:
@@ -109,8 +118,28 @@ class MaskData:
         return int(self.array.shape[0])
 
 
+@dataclass
+class TextData:
+    """A text artifact's content; ``content_id`` as for :class:`ImageData`."""
+
+    handle: str
+    text: str
+    content_id: str | None = None
+
+
+@dataclass
+class BoxesData:
+    """A boxes artifact's items: dicts with ``box`` ([x0, y0, x1, y1]) and usually ``label``/``text``
+    and ``score``, as the expert that made them wrote them."""
+
+    handle: str
+    items: list[dict[str, Any]]
+    content_id: str | None = None
+
+
 def artifact_kind_of(annotation: Any) -> str | None:
-    """``"image"`` / ``"mask"`` when an Input field's type is (or contains) ImageRef / MaskRef."""
+    """The artifact kind (``"image"``, ``"mask"``, ``"text"``, ``"boxes"``) an Input field's type names
+    (ImageRef, MaskRef, TextRef, TextOrHandle, BoxesRef, alone or inside a list/union), or None."""
     for item in getattr(annotation, "__metadata__", ()):
         kind = getattr(getattr(item, "func", None), "artifact_kind", None)
         if kind:
@@ -163,10 +192,59 @@ MaskRef = Annotated[
 ]
 """Input field type for a mask: the controller writes a handle, the expert gets a bool array."""
 
+TextRef = Annotated[
+    TextData,
+    _ref_validator("text", TextData),
+    WithJsonSchema({"type": "string", "description": "handle of a text artifact, e.g. text-1"}),
+]
+"""Input field type for a text artifact: the controller writes ``text-1``, the expert gets its text."""
+
+BoxesRef = Annotated[
+    BoxesData,
+    _ref_validator("boxes", BoxesData),
+    WithJsonSchema({"type": "string", "description": "handle of a boxes artifact, e.g. boxes-1"}),
+]
+"""Input field type for a boxes artifact: the controller writes ``boxes-1``, the expert gets its items."""
+
+
+def _text_or_handle(value: Any) -> Any:
+    """A text handle becomes a reference to resolve; any other string is the text itself."""
+    if isinstance(value, TextData | PendingRef):
+        if isinstance(value, PendingRef) and value.kind != "text":
+            raise ValueError(
+                f"'{value.handle}' is a {value.kind} handle; give a text handle or the text itself"
+            )
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected text or a text handle like 'text-1', got {type(value).__name__}")
+    match = HANDLE_PATTERN.match(value.strip())
+    if match is None:
+        return value
+    if match.group(1) != "text":
+        raise ValueError(
+            f"'{value.strip()}' is a {match.group(1)} handle; give a text handle like 'text-1' or the "
+            "text itself"
+        )
+    return PendingRef(handle=value.strip(), kind="text")
+
+
+_text_or_handle.artifact_kind = "text"  # type: ignore[attr-defined]
+
+TextOrHandle = Annotated[
+    TextData | str,
+    PlainValidator(_text_or_handle),
+    WithJsonSchema(
+        {"type": "string", "description": "a text artifact's handle (e.g. text-1) or the text itself"}
+    ),
+]
+"""Input field type for text given either way: ``text-1`` resolves to that artifact's text (the expert
+gets :class:`TextData`), any other string is passed as it is (the expert gets a ``str``)."""
+
 
 @dataclass
 class NewImage:
-    """An image an expert produced (HxWx3 uint8 RGB); stored as a new image artifact."""
+    """An image an expert produced (HxWx3 uint8 RGB, or HxWx4 RGBA with transparency, e.g. a cut-out);
+    stored as a new image artifact (a PNG that keeps the alpha channel)."""
 
     array: np.ndarray
 

@@ -120,12 +120,12 @@ class ArtifactStore:
             ) from None
 
     def load(self, record: ArtifactRecord) -> Any:
-        """The artifact's value: an RGB uint8 array, a bool mask array, a list of boxes or a text."""
+        """The artifact's value: an RGB (or RGBA) uint8 array, a bool mask array, a list of boxes or a text."""
         data = self.read_bytes(record)
         kind = record["kind"]
         if kind == "image":
             with Image.open(io.BytesIO(data)) as img:
-                return np.asarray(img.convert("RGB"))
+                return np.asarray(img if img.mode == "RGBA" else img.convert("RGB"))
         if kind == "mask":
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img.convert("L")) > 127
@@ -158,10 +158,14 @@ def open_artifact_store(config: ReactorConfig) -> ArtifactStore:
 def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
     if kind == "image":
         array = np.asarray(value)
-        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"an image artifact must be HxWx3 uint8, got {array.dtype} {array.shape}")
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise ValueError(
+                f"an image artifact must be HxWx3 (RGB) or HxWx4 (RGBA) uint8, got {array.dtype} {array.shape}"
+            )
         buffer = io.BytesIO()
-        Image.fromarray(array, "RGB").save(buffer, format="PNG", compress_level=1)
+        Image.fromarray(array, "RGB" if array.shape[2] == 3 else "RGBA").save(
+            buffer, format="PNG", compress_level=1
+        )
         return buffer.getvalue(), [int(array.shape[1]), int(array.shape[0])]
     if kind == "mask":
         array = np.asarray(value)

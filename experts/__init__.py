@@ -1,5 +1,6 @@
 """Vision experts: one file each, Ray-free; ``experts.deployment`` turns one into a Serve deployment."""
 
+from experts._text_or_handle import TextOrHandle
 from experts.base import (
     BoxesData,
     BoxesRef,
@@ -14,7 +15,6 @@ from experts.base import (
     NewMask,
     NewText,
     TextData,
-    TextOrHandle,
     TextRef,
 )
 

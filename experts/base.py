@@ -42,7 +42,6 @@ __all__ = [
     "NewText",
     "PendingRef",
     "TextData",
-    "TextOrHandle",
     "TextRef",
     "artifact_kind_of",
     "looks_like_path",
@@ -139,7 +138,8 @@ class BoxesData:
 
 def artifact_kind_of(annotation: Any) -> str | None:
     """The artifact kind (``"image"``, ``"mask"``, ``"text"``, ``"boxes"``) an Input field's type names
-    (ImageRef, MaskRef, TextRef, TextOrHandle, BoxesRef, alone or inside a list/union), or None."""
+    (ImageRef, MaskRef, TextRef, BoxesRef or ``experts._text_or_handle.TextOrHandle``, alone or inside a
+    list/union), or None."""
     for item in getattr(annotation, "__metadata__", ()):
         kind = getattr(getattr(item, "func", None), "artifact_kind", None)
         if kind:
@@ -205,40 +205,6 @@ BoxesRef = Annotated[
     WithJsonSchema({"type": "string", "description": "handle of a boxes artifact, e.g. boxes-1"}),
 ]
 """Input field type for a boxes artifact: the controller writes ``boxes-1``, the expert gets its items."""
-
-
-def _text_or_handle(value: Any) -> Any:
-    """A text handle becomes a reference to resolve; any other string is the text itself."""
-    if isinstance(value, TextData | PendingRef):
-        if isinstance(value, PendingRef) and value.kind != "text":
-            raise ValueError(
-                f"'{value.handle}' is a {value.kind} handle; give a text handle or the text itself"
-            )
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"expected text or a text handle like 'text-1', got {type(value).__name__}")
-    match = HANDLE_PATTERN.match(value.strip())
-    if match is None:
-        return value
-    if match.group(1) != "text":
-        raise ValueError(
-            f"'{value.strip()}' is a {match.group(1)} handle; give a text handle like 'text-1' or the "
-            "text itself"
-        )
-    return PendingRef(handle=value.strip(), kind="text")
-
-
-_text_or_handle.artifact_kind = "text"  # type: ignore[attr-defined]
-
-TextOrHandle = Annotated[
-    TextData | str,
-    PlainValidator(_text_or_handle),
-    WithJsonSchema(
-        {"type": "string", "description": "a text artifact's handle (e.g. text-1) or the text itself"}
-    ),
-]
-"""Input field type for text given either way: ``text-1`` resolves to that artifact's text (the expert
-gets :class:`TextData`), any other string is passed as it is (the expert gets a ``str``)."""
 
 
 @dataclass

@@ -14,7 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from experts._loading import DeviceSettings
-from experts.base import Expert, ExpertError, NewText, TextData, TextOrHandle
+from experts._text_or_handle import TextOrHandle
+from experts.base import Expert, ExpertError, NewText, TextData
 
 Exact = Literal["count_words", "count_lines", "count_characters"]
 

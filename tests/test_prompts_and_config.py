@@ -47,8 +47,11 @@ def test_catalogue_is_generated_from_expert_classes():
 
 def test_default_config_lists_every_expert_and_enables_the_weight_free_ones():
     cfg = load_config()
-    assert set(cfg.enabled_experts()) == {"ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny"}
-    neural = {"detect", "segment", "clip", "mllm", "controlnet", "gligen", "inpaint"}
+    assert set(cfg.enabled_experts()) == {
+        *("ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny"),
+        *("cutout", "replace_background", "color_pop", "blur_region", "region", "select", "count"),
+    }
+    neural = {"detect", "segment", "segment_all", "clip", "mllm", "text", "controlnet", "gligen", "inpaint"}
     assert neural <= set(cfg.experts) and not neural & set(cfg.enabled_experts())
     for name, entry in cfg.experts.items():
         assert entry.max_ongoing_requests >= 1 and entry.timeout_s > 0

@@ -31,7 +31,7 @@ def boxes() -> BoxesData:
 def test_counts_every_label_most_frequent_first() -> None:
     out = call(Count, boxes=boxes())
     assert out.counts == {"person": 2, "red car": 1, "car": 1, "EXIT": 1, "object": 1}
-    assert list(out.counts)[0] == "person" and out.total == 6
+    assert next(iter(out.counts)) == "person" and out.total == 6
     assert out.text.text == "2 person, 1 red car, 1 car, 1 EXIT, 1 object (6 in all)"
 
 

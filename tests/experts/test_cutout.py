@@ -79,7 +79,7 @@ def test_rgba_images_are_stored_as_rgba_and_reach_experts_as_rgb(tmp_path) -> No
     rgba = np.zeros((6, 8, 4), np.uint8)
     rgba[2:4, 3:6] = [200, 100, 50, 255]
     rgba[0, 0] = [100, 100, 100, 128]  # half transparent
-    plain, artifacts = pack_output(
+    _plain, artifacts = pack_output(
         Cutout.Output(images=[NewImage(rgba)], boxes=[[0, 0, 8, 6]], areas=[7]), id
     )
     (new,) = artifacts

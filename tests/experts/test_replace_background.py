@@ -64,7 +64,7 @@ def test_feather_softens_only_the_edge() -> None:
 
 
 def test_exactly_one_background_is_required() -> None:
-    with pytest.raises(ValidationError, match="give exactly one new background.*none was given"):
+    with pytest.raises(ValidationError, match=r"give exactly one new background.*none was given"):
         ReplaceBackground.Input.model_validate({"image": "image-1", "masks": "mask-1"})
     with pytest.raises(ValidationError, match="color and blur were given"):
         ReplaceBackground.Input.model_validate(

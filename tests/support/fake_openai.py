@@ -26,17 +26,20 @@ def tool_call(name: str, arguments: dict[str, Any], call_id: str) -> Reply:
 
 
 class FakeOpenAI:
-    """Serves ``/v1/chat/completions`` from a list of reply builders; records every request body."""
+    """Serves ``/v1/chat/completions`` from a list of reply builders; records every request body and
+    its headers."""
 
     def __init__(self, replies: list[Reply]) -> None:
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                fake.headers.append(dict(self.headers))
                 message = fake.replies.pop(0)(body) if fake.replies else {"role": "assistant", "content": "?"}
                 payload = json.dumps(
                     {

@@ -182,7 +182,7 @@ def _pixels(kind: str, array: Any) -> np.ndarray:
     array = np.asarray(array)
     if kind == "image" and (array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4)):
         raise ValueError(
-            f"a NewImage must hold an HxWx3 (RGB) or HxWx4 (RGBA) uint8 array, "
+            f"a NewImage must hold an HxWx3 uint8 (RGB) or HxWx4 uint8 (RGBA) array, "
             f"got {array.dtype} {array.shape}"
         )
     if kind == "mask":

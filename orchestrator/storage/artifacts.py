@@ -120,7 +120,7 @@ class ArtifactStore:
             ) from None
 
     def load(self, record: ArtifactRecord) -> Any:
-        """The artifact's value: an RGB (or RGBA) uint8 array, a bool mask array, a list of boxes or a text."""
+        """The artifact's value: an RGB or RGBA uint8 array, a bool mask array, a list of boxes or a text."""
         data = self.read_bytes(record)
         kind = record["kind"]
         if kind == "image":
@@ -160,7 +160,8 @@ def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
         array = np.asarray(value)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
             raise ValueError(
-                f"an image artifact must be HxWx3 (RGB) or HxWx4 (RGBA) uint8, got {array.dtype} {array.shape}"
+                "an image artifact must be HxWx3 uint8 (RGB) or HxWx4 uint8 (RGBA), "
+                f"got {array.dtype} {array.shape}"
             )
         buffer = io.BytesIO()
         Image.fromarray(array, "RGB" if array.shape[2] == 3 else "RGBA").save(

@@ -90,7 +90,8 @@ def test_every_built_in_expert_is_covered() -> None:
     neural = {name for name, cls in EXPERTS.items() if default_model_ids(cls)}
     assert neural == set(LOCAL_MODELS), "give every model-backed expert a tiny local model in LOCAL_MODELS"
     assert {"ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny", "noop"} <= set(EXPERTS)
-    assert {"cutout", "replace_background", "color_pop", "blur_region", "region", "select", "count"} <= set(EXPERTS)
+    effects = {"cutout", "replace_background", "color_pop", "blur_region", "region", "select", "count"}
+    assert effects <= set(EXPERTS)
 
 
 # --- the class -------------------------------------------------------------------------------

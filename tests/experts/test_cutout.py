@@ -100,7 +100,7 @@ def test_rgba_images_are_stored_as_rgba_and_reach_experts_as_rgb(tmp_path) -> No
 
 
 def test_other_channel_counts_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"HxWx3 \(RGB\) or HxWx4 \(RGBA\)"):
+    with pytest.raises(ValueError, match=r"HxWx3 uint8 \(RGB\) or HxWx4 uint8 \(RGBA\)"):
         pack_output(Cutout.Output(images=[NewImage(np.zeros((4, 4, 2), np.uint8))], boxes=[], areas=[]), id)
 
 

@@ -4,8 +4,11 @@ A regular grid of single-point prompts goes through SAM's prompt encoder and mas
 batches (the image encoder ran once, before). Each point gives three candidate masks; a candidate
 is kept when its predicted IoU and its stability score (how little the mask changes when the logit
 threshold moves by an offset) pass their thresholds. Duplicates are removed by greedy mask
-non-maximum suppression on the mask IoU, best predicted IoU first; the low-resolution logits are
-used for filtering and de-duplication and only the survivors are upscaled to the image size.
+non-maximum suppression on the mask IoU, best predicted IoU first, over all the kept candidates at
+once, so the result does not depend on ``points_per_batch`` (only when more than
+:data:`MAX_PENDING` candidates pass the filters are they de-duplicated early, to bound memory). The
+low-resolution logits are used for filtering and de-duplication; only the survivors are upscaled to
+the image size.
 
 The steps follow Kirillov et al., "Segment Anything" (2023), §A and its reference implementation;
 crop layers and small-region clean-up are left out.
@@ -27,6 +30,8 @@ __all__ = ["AmgParams", "Candidates", "generate_masks", "mask_nms", "point_grid"
 
 UPSCALE_CHUNK = 16
 """Masks upscaled to the image size at once (bounds the float buffer of the interpolation)."""
+MAX_PENDING = 1024
+"""Candidates kept before de-duplicating early (SAM-base: 128 KiB of float16 logits each)."""
 
 
 @dataclass(frozen=True)
@@ -105,21 +110,25 @@ def _valid(logits: Any, embedding: Embedding, pad: tuple[int, int]) -> Any:
     return logits[..., : math.ceil(in_h * h / pad[0]), : math.ceil(in_w * w / pad[1])]
 
 
-def _merge(
-    kept: Candidates | None, new: Candidates, params: AmgParams, embedding: Embedding, pad: tuple[int, int]
-) -> Candidates:
-    """``kept`` plus ``new``, de-duplicated (so the set stays as small as the distinct masks)."""
+def _join(parts: list[Candidates]) -> Candidates:
     import torch
 
-    if kept is not None:
-        new = Candidates(
-            torch.cat([kept.logits, new.logits]),
-            torch.cat([kept.scores, new.scores]),
-            torch.cat([kept.stability, new.stability]),
-        )
-    masks = _valid(new.logits, embedding, pad) > params.mask_threshold
-    keep = mask_nms(masks, new.scores, params.nms_thresh)
-    return Candidates(new.logits[keep], new.scores[keep], new.stability[keep])
+    if len(parts) == 1:
+        return parts[0]
+    return Candidates(
+        torch.cat([p.logits for p in parts]),
+        torch.cat([p.scores for p in parts]),
+        torch.cat([p.stability for p in parts]),
+    )
+
+
+def _deduplicate(
+    candidates: Candidates, params: AmgParams, embedding: Embedding, pad: tuple[int, int]
+) -> Candidates:
+    """``candidates`` without the masks a better one overlaps by more than ``nms_thresh`` (mask IoU)."""
+    masks = _valid(candidates.logits, embedding, pad) > params.mask_threshold
+    keep = mask_nms(masks, candidates.scores, params.nms_thresh).to(candidates.scores.device)
+    return Candidates(candidates.logits[keep], candidates.scores[keep], candidates.stability[keep])
 
 
 def generate_masks(
@@ -137,7 +146,7 @@ def generate_masks(
     grid = grid * np.array([new_w / width, new_h / height], dtype=np.float32)
     pad_size = sam.image_processor.pad_size
     pad = (int(pad_size["height"]), int(pad_size["width"]))
-    kept: Candidates | None = None
+    pending: list[Candidates] = []
     decoded = 0
     for start in range(0, len(grid), params.points_per_batch):
         points = torch.from_numpy(grid[start : start + params.points_per_batch]).to(sam.device)
@@ -158,8 +167,10 @@ def generate_masks(
         )
         keep = stability > params.stability_score_thresh
         if bool(keep.any()):
-            batch = Candidates(logits[keep].half(), scores[keep], stability[keep])
-            kept = _merge(kept, batch, params, embedding, pad)
+            pending.append(Candidates(logits[keep].half(), scores[keep], stability[keep]))
+            if sum(len(part) for part in pending) > MAX_PENDING:
+                pending = [_deduplicate(_join(pending), params, embedding, pad)]
+    kept = _deduplicate(_join(pending), params, embedding, pad) if pending else None
     if kept is None or len(kept) == 0:
         return np.zeros((0, height, width), dtype=bool), np.zeros(0), np.zeros(0), decoded
     masks = [

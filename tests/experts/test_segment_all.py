@@ -151,6 +151,14 @@ def test_masks_are_filtered_distinct_and_largest_first(expert: SegmentAll) -> No
     assert stricter.run(inputs(picture(0))).found < out.found
 
 
+def test_the_point_batch_size_does_not_change_the_masks(expert: SegmentAll) -> None:
+    one_by_one = SegmentAll({"model": expert.settings.model, **OPTIONS, "points_per_batch": 1})
+    one_by_one.sam, one_by_one.cache = expert.sam, expert.cache
+    batched, single = expert.run(inputs(picture(5))), one_by_one.run(inputs(picture(5)))
+    assert batched.areas == single.areas and batched.boxes == single.boxes and batched.found == single.found
+    assert all(np.array_equal(a.array, b.array) for a, b in zip(batched.masks, single.masks, strict=True))
+
+
 def test_one_encoder_pass_per_distinct_image_and_the_cache(expert: SegmentAll, monkeypatch) -> None:
     expert.cache = type(expert.cache)(2**30)
     passes = []

@@ -13,15 +13,19 @@ from pathlib import Path
 
 from tests.experts.tiny_segment import build_tiny_segment
 
-__all__ = ["build_tiny_segment_all"]
+__all__ = ["build_tiny_segment_all", "confident_heads"]
 
 
 def build_tiny_segment_all(directory: str | Path) -> Path:
     """Save the tiny SAM with confident heads (and its processor) to ``directory``; return it."""
+    return confident_heads(build_tiny_segment(directory))
+
+
+def confident_heads(directory: Path) -> Path:
+    """Raise the IoU head's bias and scale up the mask hypernetworks of the SAM saved in ``directory``."""
     import torch
     from transformers import SamModel
 
-    directory = build_tiny_segment(directory)
     model = SamModel.from_pretrained(directory)
     decoder = model.mask_decoder
     with torch.no_grad():

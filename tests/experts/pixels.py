@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from experts.base import Expert, ImageData, MaskData
 
-__all__ = ["call", "gradient_image", "image", "mask", "rect_mask"]
+__all__ = ["call", "gradient_image", "image", "mask", "rect_mask", "sign"]
 
 
 def gradient_image(width: int = 64, height: int = 48) -> np.ndarray:
@@ -38,3 +39,13 @@ def call(expert_cls: type[Expert], **arguments: Any) -> Any:
     expert = expert_cls()
     expert.setup()
     return expert.run(expert_cls.Input.model_validate(arguments))
+
+
+def sign() -> np.ndarray:
+    """A white sign with three lines of dark text the OCR expert reads: EXIT NORTH, OPEN DAILY, EXIT SOUTH."""
+    picture = Image.new("RGB", (520, 300), "white")
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default(size=40)
+    for row, line in enumerate(["EXIT NORTH", "OPEN DAILY", "EXIT SOUTH"]):
+        draw.text((30, 30 + row * 90), line, fill=(20, 20, 20), font=font)
+    return np.asarray(picture)

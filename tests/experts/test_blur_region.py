@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from experts.base import ExpertError
 from experts.blur_region import BlurRegion, pixelate
+from llm.scripted import ScriptedChatModel
 from tests.experts.harness import deployed
 from tests.experts.pixels import call, image, mask, rect_mask
 
@@ -75,3 +78,19 @@ def test_pixelate_a_mask_through_serve(orch) -> None:
     assert result.ok, result.failure
     out = result.artifacts["image-2"].load()
     assert (out[10:20, 10:30] == 255).all() and (out[32:36, 40:44] == out[32, 40]).all()
+
+
+@pytest.mark.ray
+def test_in_the_react_loop(orch) -> None:
+    turns = [
+        'Thought: hide it\nAction: blur_region\nAction Input: {"image": "image-1", '
+        '"boxes": [[0, 0, 16, 12]], "style": "pixelate", "strength": 8}',
+        "Thought: done\nFinal Answer: image-2",
+    ]
+    with deployed(orch, "blur_region"):
+        result = orch.run("pixelate the corner", images=[noise()], chat_model=ScriptedChatModel(turns))
+    assert result.ok, result.failure
+    step = next(s for s in result.steps if s.tool)
+    assert step.error is None and json.loads(step.observation)["output"]["blurred_fraction"] == 0.0625
+    out = result.artifacts["image-2"].load()
+    assert (out[:8, :8] == out[0, 0]).all() and np.array_equal(out[12:], noise()[12:])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from experts.base import ExpertError
 from experts.color_pop import ColorPop
+from llm.scripted import ScriptedChatModel
 from tests.experts.harness import deployed
 from tests.experts.pixels import call, gradient_image, image, mask, rect_mask
 
@@ -57,3 +60,19 @@ def test_every_mask_of_a_step_through_serve(orch) -> None:
     out = result.artifacts["image-2"].load()
     assert (out[:, :16] == [250, 10, 10]).all()  # bright red stays: mean 90 > 80
     assert (out[:, 20:, 0] == out[:, 20:, 1]).all()
+
+
+@pytest.mark.ray
+def test_in_the_react_loop(orch) -> None:
+    picture = gradient_image() // 2
+    picture[:, :16] = [250, 10, 10]
+    turns = [
+        'Thought: find it\nAction: threshold\nAction Input: {"image": "image-1", "level": 80}',
+        'Thought: pop\nAction: color_pop\nAction Input: {"image": "image-1", "masks": ["mask-1"]}',
+        "Thought: done\nFinal Answer: image-2",
+    ]
+    with deployed(orch, "color_pop"):
+        result = orch.run("keep the red", images=[picture], chat_model=ScriptedChatModel(turns))
+    assert result.ok, result.failure
+    step = [s for s in result.steps if s.tool][1]
+    assert step.error is None and json.loads(step.observation)["output"]["color_fraction"] == 0.25

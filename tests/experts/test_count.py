@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from experts.base import BoxesData
 from experts.count import Count
 from llm.scripted import ScriptedChatModel
 from tests.experts.harness import deployed
-from tests.experts.pixels import call
+from tests.experts.pixels import call, sign
 
 DETECTIONS = [
     {"box": [0, 0, 10, 10], "label": "person", "score": 0.9},
@@ -45,15 +43,6 @@ def test_counts_asked_labels_with_zero_for_absent_ones() -> None:
 def test_nothing_to_count() -> None:
     out = call(Count, boxes=BoxesData("boxes-2", []))
     assert out.counts == {} and out.total == 0 and out.text.text == "0 items"
-
-
-def sign() -> np.ndarray:
-    picture = Image.new("RGB", (520, 300), "white")
-    draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default(size=40)
-    for row, line in enumerate(["EXIT NORTH", "OPEN DAILY", "EXIT SOUTH"]):
-        draw.text((30, 30 + row * 90), line, fill=(20, 20, 20), font=font)
-    return np.asarray(picture)
 
 
 @pytest.mark.ray

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from experts.base import ExpertError, ImageData
 from experts.region import Region, image_part
+from llm.scripted import ScriptedChatModel
 from tests.experts.harness import deployed
 from tests.experts.pixels import call, gradient_image, image
 
@@ -108,3 +111,19 @@ def test_crop_left_of_a_found_box_in_one_step(orch) -> None:
     step = [s for s in result.steps if s.tool][1]
     assert step.arguments["box"] == [40, 10, 50, 30]
     assert result.artifacts["image-2"].shape == [40, 48]
+
+
+@pytest.mark.ray
+def test_in_the_react_loop(orch) -> None:
+    turns = [
+        'Thought: top third\nAction: region\nAction Input: {"image": "image-1", "part": "top", '
+        '"fraction": "third"}',
+        "Thought: done\nFinal Answer: image-2",
+    ]
+    with deployed(orch, "region"):
+        result = orch.run("the top", images=[gradient_image()], chat_model=ScriptedChatModel(turns))
+    assert result.ok, result.failure
+    step = next(s for s in result.steps if s.tool)
+    output = json.loads(step.observation)["output"]
+    assert step.error is None and output["box"] == [0, 0, 64, 16] and output["image"]["handle"] == "image-2"
+    assert np.array_equal(result.artifacts["image-2"].load(), gradient_image()[:16])

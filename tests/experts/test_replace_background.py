@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from experts.replace_background import ReplaceBackground, cover
+from llm.scripted import ScriptedChatModel
 from tests.experts.harness import deployed
 from tests.experts.pixels import call, gradient_image, image, mask, rect_mask
 
@@ -91,3 +92,21 @@ def test_through_serve_with_a_second_image(orch) -> None:
     out = result.artifacts["image-3"].load()
     assert (out[5:15, 5:25] == 180).all() and (out[20:, :] == 255).all()  # kept; the inverted black
     assert result.artifacts["image-3"].parents == ["image-1", "mask-1", "image-2"]
+
+
+@pytest.mark.ray
+def test_in_the_react_loop(orch) -> None:
+    picture = np.zeros((30, 40, 3), np.uint8)
+    picture[5:15, 5:25] = 180
+    turns = [
+        'Thought: find it\nAction: threshold\nAction Input: {"image": "image-1", "level": 100}',
+        'Thought: swap\nAction: replace_background\nAction Input: {"image": "image-1", "masks": "mask-1", '
+        '"color": "white"}',
+        "Thought: done\nFinal Answer: image-2",
+    ]
+    with deployed(orch, "replace_background"):
+        result = orch.run("white background", images=[picture], chat_model=ScriptedChatModel(turns))
+    assert result.ok, result.failure
+    assert [s.error for s in result.steps if s.tool] == [None, None]
+    out = result.artifacts["image-2"].load()
+    assert (out[5:15, 5:25] == 180).all() and (out[20:] == 255).all()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from experts._boxes import matches
 from experts.base import BoxesData, ExpertError
 from experts.select import Select
-from tests.experts.pixels import call
+from llm.scripted import ScriptedChatModel
+from tests.experts.harness import deployed
+from tests.experts.pixels import call, sign
 
 DETECTIONS = [
     {"box": [0, 0, 10, 10], "label": "red car", "score": 0.9},
@@ -57,3 +61,21 @@ def test_ranking_twice_and_bad_items_are_refused() -> None:
         Select.Input.model_validate({"boxes": "image-1"})
     with pytest.raises(ExpertError, match="item 1 of boxes-1 has no box"):
         call(Select, boxes=boxes([{"box": [0, 0, 1, 1]}, {"label": "x"}]), largest=1)
+
+
+@pytest.mark.ray
+def test_in_the_react_loop(orch) -> None:
+    turns = [
+        'Thought: read\nAction: ocr\nAction Input: {"image": "image-1"}',
+        'Thought: keep exits\nAction: select\nAction Input: {"boxes": "boxes-1", "labels": ["exit"], '
+        '"top_k": 1}',
+        "Thought: done\nFinal Answer: boxes-2",
+    ]
+    with deployed(orch, "select"):
+        result = orch.run("the best exit line", images=[sign()], chat_model=ScriptedChatModel(turns))
+    assert result.ok, result.failure
+    step = [s for s in result.steps if s.tool][1]
+    output = json.loads(step.observation)["output"]
+    assert step.error is None and output["count"] == 1 and output["indices"][0] in (0, 2)
+    (kept,) = result.artifacts["boxes-2"].load()
+    assert kept["text"].startswith("EXIT") and result.artifacts["boxes-2"].parents == ["boxes-1"]

@@ -1,6 +1,9 @@
 """Vision experts: one file each, Ray-free; ``experts.deployment`` turns one into a Serve deployment."""
 
+from experts._text_or_handle import TextOrHandle
 from experts.base import (
+    BoxesData,
+    BoxesRef,
     Expert,
     ExpertError,
     ImageData,
@@ -11,9 +14,13 @@ from experts.base import (
     NewImage,
     NewMask,
     NewText,
+    TextData,
+    TextRef,
 )
 
 __all__ = [
+    "BoxesData",
+    "BoxesRef",
     "Expert",
     "ExpertError",
     "ImageData",
@@ -24,4 +31,7 @@ __all__ = [
     "NewImage",
     "NewMask",
     "NewText",
+    "TextData",
+    "TextOrHandle",
+    "TextRef",
 ]

@@ -5,8 +5,9 @@ An expert declares a ``name``, a ``description`` the controller reads, a pydanti
 ``Settings`` (what the config's ``options:`` may set: model ids, thresholds, devices),
 ``setup()`` that loads weights once per replica, and ``run(inputs) -> Output``.
 
-Images reach an expert as :class:`ImageData` (already decoded pixels); the controller
-only ever names them by handle (``image-1``). New images, masks, boxes and texts that an
+Images reach an expert as :class:`ImageData` (already decoded pixels), masks as :class:`MaskData`,
+texts as :class:`TextData` and boxes artifacts as :class:`BoxesData`; the controller only ever names
+them by handle (``image-1``, ``text-2``). New images, masks, boxes and texts that an
 expert produces are wrapped in :class:`NewImage`, :class:`NewMask`, :class:`NewBoxes`,
 :class:`NewText` inside its output; the orchestrator stores each as an artifact and gives
 it a handle.
@@ -28,6 +29,8 @@ from experts.maps import MAP_KINDS
 __all__ = [
     "HANDLE_PATTERN",
     "MAP_KINDS",
+    "BoxesData",
+    "BoxesRef",
     "Expert",
     "ExpertDefinitionError",
     "ExpertError",
@@ -40,6 +43,8 @@ __all__ = [
     "NewMask",
     "NewText",
     "PendingRef",
+    "TextData",
+    "TextRef",
     "artifact_kind_of",
     "artifact_kinds_of",
     "looks_like_path",
@@ -81,6 +86,8 @@ class ImageData:
 
     ``content_id`` is the artifact's id (a hash of its pixels) when the pixels came from the
     orchestrator: a cache keyed by content can use it instead of hashing the pixels again.
+    An RGBA image artifact (a cut-out) arrives composited onto black in ``array``, with its
+    opacity in ``alpha`` (HxW uint8); ``alpha`` is None for an RGB image.
     """
 
     handle: str
@@ -88,6 +95,7 @@ class ImageData:
     content_id: str | None = None
     kind: str = "image"
     """``image``, or the kind of a condition map (one of :data:`experts.maps.MAP_KINDS`)."""
+    alpha: np.ndarray | None = None
 
     @property
     def width(self) -> int:
@@ -115,6 +123,25 @@ class MaskData:
         return int(self.array.shape[0])
 
 
+@dataclass
+class TextData:
+    """A text artifact's content; ``content_id`` as for :class:`ImageData`."""
+
+    handle: str
+    text: str
+    content_id: str | None = None
+
+
+@dataclass
+class BoxesData:
+    """A boxes artifact's items: dicts with ``box`` ([x0, y0, x1, y1]) and usually ``label``/``text``
+    and ``score``, as the expert that made them wrote them."""
+
+    handle: str
+    items: list[dict[str, Any]]
+    content_id: str | None = None
+
+
 def artifact_kinds_of(annotation: Any) -> tuple[str, ...]:
     """The artifact kinds an Input field's type takes (``("image",)`` for ImageRef), preferred first."""
     for item in getattr(annotation, "__metadata__", ()):
@@ -129,7 +156,8 @@ def artifact_kinds_of(annotation: Any) -> tuple[str, ...]:
 
 
 def artifact_kind_of(annotation: Any) -> str | None:
-    """``"image"`` / ``"mask"`` when an Input field's type is (or contains) ImageRef / MaskRef; for a
+    """The artifact kind (``"image"``, ``"mask"``, ``"text"``, ``"boxes"``, a map kind) an Input field's type
+    names (ImageRef, MaskRef, TextRef, BoxesRef, TextOrHandle, alone or in a list/union); for a
     field that takes several kinds, the preferred one (see :func:`artifact_kinds_of`)."""
     kinds = artifact_kinds_of(annotation)
     return kinds[0] if kinds else None
@@ -192,10 +220,25 @@ MaskRef = Annotated[
 ]
 """Input field type for a mask: the controller writes a handle, the expert gets a bool array."""
 
+TextRef = Annotated[
+    TextData,
+    _ref_validator("text", TextData),
+    WithJsonSchema({"type": "string", "description": "handle of a text artifact, e.g. text-1"}),
+]
+"""Input field type for a text artifact: the controller writes ``text-1``, the expert gets its text."""
+
+BoxesRef = Annotated[
+    BoxesData,
+    _ref_validator("boxes", BoxesData),
+    WithJsonSchema({"type": "string", "description": "handle of a boxes artifact, e.g. boxes-1"}),
+]
+"""Input field type for a boxes artifact: the controller writes ``boxes-1``, the expert gets its items."""
+
 
 @dataclass
 class NewImage:
-    """An image an expert produced (HxWx3 uint8 RGB); stored as a new image artifact."""
+    """An image an expert produced (HxWx3 uint8 RGB, or HxWx4 RGBA with transparency, e.g. a cut-out);
+    stored as a new image artifact (a PNG that keeps the alpha channel)."""
 
     array: np.ndarray
     kind: ClassVar[Literal["image"]] = "image"

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from experts.base import ImageData, MaskData, NewBoxes, NewImage, NewMask, NewText
+from experts.base import BoxesData, ImageData, MaskData, NewBoxes, NewImage, NewMask, NewText, TextData
 from experts.maps import MAP_KINDS, MapKind, NewMap
 
 __all__ = [
@@ -88,11 +88,23 @@ class PixelRef:
     content_id: str
     ref: Any
 
-    def data(self, array: np.ndarray) -> ImageData | MaskData:
-        """The expert-facing value once the pixels are fetched; the content id travels with them."""
+    def data(self, value: Any) -> ImageData | MaskData | TextData | BoxesData:
+        """The expert-facing value once the object is fetched; the content id travels with it.
+
+        An RGBA image reaches the expert as RGB composited onto black, its opacity in ``alpha``
+        (see :class:`~experts.base.ImageData`), so every expert can read every image.
+        """
+        if self.kind == "text":
+            return TextData(self.handle, str(value), self.content_id)
+        if self.kind == "boxes":
+            return BoxesData(self.handle, list(value), self.content_id)
         if self.kind == "mask":
-            return MaskData(self.handle, array, self.content_id)
-        return ImageData(self.handle, array, self.content_id, self.kind)
+            return MaskData(self.handle, value, self.content_id)
+        if value.ndim == 3 and value.shape[2] == 4:
+            alpha = np.ascontiguousarray(value[:, :, 3])
+            rgb = (value[:, :, :3].astype(np.uint16) * alpha[:, :, None] + 127) // 255
+            return ImageData(self.handle, rgb.astype(np.uint8), self.content_id, alpha=alpha)
+        return ImageData(self.handle, value, self.content_id, self.kind)
 
 
 class NewArtifact(BaseModel):
@@ -173,10 +185,13 @@ def format_validation_error(tool: str, err: ValidationError, errors: list[Any] |
 
 
 def _pixels(kind: str, array: Any) -> np.ndarray:
-    """Check a produced image or map (HxWx3 uint8) or mask (HxW; stored as bool)."""
+    """Check a produced image or map (HxWx3 uint8 RGB; an image may be HxWx4 RGBA) or mask (HxW; stored
+    as bool)."""
     array = np.asarray(array)
-    if kind in IMAGE_KINDS and (array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3):
-        raise ValueError(f"a new {kind} must hold an HxWx3 uint8 array, got {array.dtype} {array.shape}")
+    channels = (3, 4) if kind == "image" else (3,)
+    if kind in IMAGE_KINDS and (array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in channels):
+        shapes = "HxWx3 uint8 (RGB) or HxWx4 uint8 (RGBA)" if kind == "image" else "HxWx3 uint8"
+        raise ValueError(f"a new {kind} must hold an {shapes} array, got {array.dtype} {array.shape}")
     if kind == "mask":
         if array.ndim != 2:
             raise ValueError(f"a NewMask must hold an HxW array, got shape {array.shape}")
@@ -224,6 +239,8 @@ def pack_output(
             array = _pixels(kind, value.array)
             shape = pixel_shape(array)
             summary: dict[str, Any] = {"size": shape}
+            if kind == "image" and array.shape[2] == 4:
+                summary["mode"] = "RGBA"  # transparent where the alpha channel is 0
             if isinstance(value, NewMask):
                 summary |= _mask_summary(array, value.score)
             artifacts.append(

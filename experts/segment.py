@@ -190,16 +190,16 @@ def check_prompts(inputs: SegmentInput) -> Prompts:
 class TransformersSam:
     """SAM through transformers (``SamModel`` + ``SamProcessor``): embed images, decode prompts."""
 
-    def __init__(self, settings: SegmentSettings) -> None:
+    def __init__(self, settings: SegmentSettings, expert: str = "segment") -> None:
         import torch
         from transformers import SamModel, SamProcessor
 
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
         self.threshold = settings.mask_threshold
-        processor = load_model(SamProcessor.from_pretrained, settings.model, expert="segment")
+        processor = load_model(SamProcessor.from_pretrained, settings.model, expert=expert)
         self.image_processor = processor.image_processor
-        model = load_model(SamModel.from_pretrained, settings.model, expert="segment", dtype=self.dtype)
+        model = load_model(SamModel.from_pretrained, settings.model, expert=expert, dtype=self.dtype)
         self.model = model.to(self.device).eval()
         self._torch = torch
 

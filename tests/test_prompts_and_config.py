@@ -47,9 +47,11 @@ def test_catalogue_is_generated_from_expert_classes():
 
 def test_default_config_lists_every_expert_and_enables_the_weight_free_ones():
     cfg = load_config()
-    weight_free = {"ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny", "normal", "scribble"}
-    assert set(cfg.enabled_experts()) == weight_free
-    neural = {"detect", "segment", "clip", "mllm", "controlnet", "gligen", "inpaint"}
+    assert set(cfg.enabled_experts()) == {
+        *("ocr", "crop", "resize", "draw_boxes", "overlay_mask", "canny", "normal", "scribble"),
+        *("cutout", "replace_background", "color_pop", "blur_region", "region", "select", "count"),
+    }
+    neural = {"detect", "segment", "segment_all", "clip", "mllm", "text", "controlnet", "gligen", "inpaint"}
     neural |= {"depth", "pose", "hed", "mlsd"}  # the condition-map annotators
     assert neural <= set(cfg.experts) and not neural & set(cfg.enabled_experts())
     for name, entry in cfg.experts.items():

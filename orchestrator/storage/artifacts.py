@@ -134,12 +134,13 @@ class ArtifactStore:
             raise storage_error(action, str(self.root), err, reading=True) from err
 
     def load(self, record: ArtifactRecord) -> Any:
-        """The artifact's value: an RGB uint8 array (images, maps), a bool mask array, boxes or a text."""
+        """The artifact's value: an RGB or RGBA uint8 array (images, maps), a bool mask array, boxes or a
+        text."""
         data = self.read_bytes(record)
         kind = record["kind"]
         if kind in IMAGE_KINDS:
             with Image.open(io.BytesIO(data)) as img:
-                return np.asarray(img.convert("RGB"))
+                return np.asarray(img if img.mode == "RGBA" else img.convert("RGB"))
         if kind == "mask":
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img.convert("L")) > 127
@@ -172,10 +173,15 @@ def open_artifact_store(config: ReactorConfig) -> ArtifactStore:
 def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
     if kind in IMAGE_KINDS:  # images and condition maps
         array = np.asarray(value)
-        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"a {kind} artifact must be HxWx3 uint8, got {array.dtype} {array.shape}")
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise ValueError(
+                f"a {kind} artifact must be HxWx3 uint8 (RGB) or HxWx4 uint8 (RGBA), "
+                f"got {array.dtype} {array.shape}"
+            )
         buffer = io.BytesIO()
-        Image.fromarray(array, "RGB").save(buffer, format="PNG", compress_level=1)
+        Image.fromarray(array, "RGB" if array.shape[2] == 3 else "RGBA").save(
+            buffer, format="PNG", compress_level=1
+        )
         return buffer.getvalue(), [int(array.shape[1]), int(array.shape[0])]
     if kind == "mask":
         array = np.asarray(value)

@@ -26,6 +26,10 @@ SHIPPED_CONFIGS = [REPO / "orchestrator" / "default_config.yaml", REPO / "config
 
 EXPERTS = built_in_experts()
 IDS = {name: default_model_ids(cls) for name, cls in EXPERTS.items()}
+OWNERS = {
+    model_id: {f"experts/{name}.py" for name, ids in IDS.items() if model_id in ids.values()}
+    for model_id in {model_id for ids in IDS.values() for model_id in ids.values()}
+}
 
 
 def _skipped(part: str) -> bool:
@@ -66,6 +70,8 @@ def test_a_default_model_id_is_written_only_in_its_experts_settings() -> None:
             if relative == f"experts/{name}.py":
                 continue  # the one place: its Settings
             for model_id in ids.values():
+                if relative in OWNERS[model_id]:
+                    continue  # an id two experts share (segment_all uses segment's SAM) lives in one of them
                 found += [
                     f"{relative}:{number}: {model_id}"
                     for number, line in enumerate(lines, 1)

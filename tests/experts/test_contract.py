@@ -41,6 +41,7 @@ from tests.experts.tiny_diffusion import (
 from tests.experts.tiny_gligen import build_tiny_gligen
 from tests.experts.tiny_mllm import build_tiny_mllm
 from tests.experts.tiny_segment import build_tiny_segment
+from tests.experts.tiny_text import build_tiny_text_lm
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -93,6 +94,8 @@ LOCAL_MODELS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "mlsd": _checkpoint(build_mlsd_checkpoint),
     "pose": _pose,
     "segment": lambda root: {"model": str(build_tiny_segment(root / "segment"))},
+    "segment_all": lambda root: {"model": str(build_tiny_segment(root / "segment_all"))},
+    "text": lambda root: {"model": str(build_tiny_text_lm(root / "text"))},
 }
 """Options pointing each neural expert's models at tiny local copies; the others need none."""
 
@@ -117,6 +120,8 @@ def test_every_built_in_expert_is_covered() -> None:
         "normal",
         "scribble",
     } <= set(EXPERTS)
+    effects = {"cutout", "replace_background", "color_pop", "blur_region", "region", "select", "count"}
+    assert effects <= set(EXPERTS)
 
 
 # --- the class -------------------------------------------------------------------------------
@@ -142,7 +147,10 @@ def test_schemas_are_valid_and_describe_every_argument(expert_cls: type[Expert])
     for name, field in fields.items():
         assert properties[name].get("description"), f"{expert_cls.name}.{name} has no description"
         if artifact_kind_of(field.annotation) and field.is_required():
-            assert properties[name]["type"] == "string"  # the controller writes a handle
+            written = properties[name]
+            if written["type"] == "array":  # a list of handles (the mask effects' masks)
+                written = written["items"]
+            assert written["type"] == "string"  # the controller writes a handle
 
 
 @ALL

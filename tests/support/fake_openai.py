@@ -26,7 +26,8 @@ def tool_call(name: str, arguments: dict[str, Any], call_id: str) -> Reply:
 
 
 class FakeOpenAI:
-    """Serves ``/v1/chat/completions`` from a list of reply builders; records every request body.
+    """Serves ``/v1/chat/completions`` from a list of reply builders; records every request body and
+    its headers.
 
     ``refuse_with_echo=True`` answers every request with HTTP 401 and a body quoting the request's
     ``Authorization`` header, as some proxies do.
@@ -35,6 +36,7 @@ class FakeOpenAI:
     def __init__(self, replies: list[Reply], *, refuse_with_echo: bool = False) -> None:
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +52,7 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                fake.headers.append(dict(self.headers))
                 if refuse_with_echo:
                     self._refuse()
                     return

@@ -42,7 +42,7 @@ __all__ = [
     "looks_like_path",
 ]
 
-HANDLE_PATTERN = re.compile(r"^(image|mask|boxes|text)-([1-9][0-9]*)$")
+HANDLE_PATTERN = re.compile(r"^(image|mask|boxes|text|video)-([1-9][0-9]*)$")
 _PATHLIKE = re.compile(r"([/\\]|^~|^[A-Za-z]:|\.(png|jpe?g|gif|bmp|webp|tiff?|npy|json|txt)$|^file:)", re.I)
 
 

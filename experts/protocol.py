@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from experts._video import VideoData
 from experts.base import ImageData, MaskData, NewBoxes, NewImage, NewMask, NewText
 
 __all__ = [
@@ -81,8 +82,10 @@ class PixelRef:
     content_id: str
     ref: Any
 
-    def data(self, array: np.ndarray) -> ImageData | MaskData:
+    def data(self, array: Any) -> ImageData | MaskData | VideoData:
         """The expert-facing value once the pixels are fetched; the content id travels with them."""
+        if self.kind == "video":  # the encoded file: frames are decoded in the replica, on demand
+            return VideoData(self.handle, bytes(array), self.content_id)
         cls = ImageData if self.kind == "image" else MaskData
         return cls(self.handle, array, self.content_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -15,6 +15,7 @@ from langgraph.types import Command
 from llm.base import ChatModel
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.execution import drive
+from orchestrator.agent.input_artifacts import TaskInput, store_inputs
 from orchestrator.agent.pixels import PixelCache
 from orchestrator.agent.state import AgentState
 from orchestrator.config import ReactorConfig
@@ -22,7 +23,7 @@ from orchestrator.errors import InputError
 from orchestrator.events import RunStarted
 from orchestrator.result import describe_artifact
 from orchestrator.serving.catalogue import ExpertCatalogue
-from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, next_handle
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 from prompts import render
 
 __all__ = ["Runner"]
@@ -133,7 +134,7 @@ class Runner:
     def start(
         self,
         task: str,
-        arrays: list[Any],
+        inputs: Sequence[TaskInput],
         session: str,
         steps_budget: int,
         controller: ChatModel,
@@ -141,28 +142,15 @@ class Runner:
         deadline_s: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Iterator[Any]:
-        """A new run on ``session``: store the inputs, then stream the run's events."""
+        """A new run on ``session``: store the inputs (images, videos, named masks, boxes and texts:
+        :mod:`~orchestrator.agent.input_artifacts`), then stream the run's events."""
         started = time.perf_counter()
         with self._session(session) as cancel:
             interrupted = self.mark_interrupted(session)
             before = self.values(session)
             table: dict[str, ArtifactRecord] = dict(before.get("artifacts", {}))
             context = self._context(controller, steps_budget, deadline_s, cancel)
-            new: dict[str, ArtifactRecord] = {}
-            for array in arrays:
-                artifact_id, shape, uri = self.store.put("image", array)
-                context.pixels.remember(artifact_id, array)
-                handle = next_handle(table, "image", taken=set(new))
-                new[handle] = {
-                    "handle": handle,
-                    "id": artifact_id,
-                    "kind": "image",
-                    "shape": shape,
-                    "producer_step": 0,
-                    "producer": "input",
-                    "parents": [],
-                    "uri": uri,
-                }
+            new = store_inputs(self.store, table, inputs, remember=context.pixels.remember)
             listing = "\n".join(describe_artifact(r) for r in {**table, **new}.values()) or "(none)"
             run_id = uuid.uuid4().hex[:12]
             run_input: dict[str, Any] = {

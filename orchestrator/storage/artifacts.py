@@ -17,6 +17,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 from PIL import Image
 
+from experts._video_io import VideoFile
 from experts.protocol import content_id, pixel_content_id
 from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
 from extensions.lookup import check_options
@@ -33,8 +34,8 @@ __all__ = [
     "open_artifact_store",
 ]
 
-ArtifactKind = Literal["image", "mask", "boxes", "text"]
-_EXT = {"image": "png", "mask": "png", "boxes": "json", "text": "json"}
+ArtifactKind = Literal["image", "mask", "boxes", "text", "video"]
+_EXT = {"image": "png", "mask": "png", "boxes": "json", "text": "json", "video": "bin"}
 
 
 class ArtifactRecord(TypedDict):
@@ -100,7 +101,7 @@ class ArtifactStore:
     def put(self, kind: str, value: Any) -> tuple[str, list[int], str]:
         """Store ``value`` as an artifact of ``kind``; returns (id, shape, uri). Idempotent."""
         payload, shape = _encode(kind, value)
-        if kind in ("boxes", "text"):
+        if kind in ("boxes", "text", "video"):
             artifact_id = content_id(kind, shape, payload)
         else:
             artifact_id = pixel_content_id(kind, value)
@@ -109,7 +110,8 @@ class ArtifactStore:
         return artifact_id, shape, uri
 
     def read_bytes(self, record: ArtifactRecord) -> bytes:
-        """The artifact's stored (encoded) bytes: PNG for images and masks, JSON otherwise."""
+        """The artifact's stored (encoded) bytes: PNG for images and masks, the file for a video, JSON
+        otherwise."""
         try:
             return self.bytes.read(record["uri"])
         except FileNotFoundError:
@@ -120,9 +122,12 @@ class ArtifactStore:
             ) from None
 
     def load(self, record: ArtifactRecord) -> Any:
-        """The artifact's value: an RGB uint8 array, a bool mask array, a list of boxes or a text."""
+        """The artifact's value: an RGB uint8 array, a bool mask array, a list of boxes, a text, or a
+        video's encoded file (bytes)."""
         data = self.read_bytes(record)
         kind = record["kind"]
+        if kind == "video":
+            return data
         if kind == "image":
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img.convert("RGB"))
@@ -176,4 +181,10 @@ def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
     if kind == "text":
         text = str(value)
         return json.dumps(text).encode(), [len(text)]
-    raise ValueError(f"unknown artifact kind {kind!r}; use image, mask, boxes or text")
+    if kind == "video":  # the encoded file as given; shape [width, height, frames, duration in ms]
+        if not isinstance(value, VideoFile):
+            raise ValueError(
+                f"a video artifact must be a VideoFile (probed bytes), got {type(value).__name__}"
+            )
+        return value.data, value.info.shape
+    raise ValueError(f"unknown artifact kind {kind!r}; use image, mask, boxes, text or video")

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from experts.base import HANDLE_PATTERN, artifact_kind_of
 from experts.protocol import format_validation_error
+from orchestrator.agent.plan_map import map_problems, probe_arguments, read_map
 from orchestrator.serving.catalogue import ExpertCatalogue
 
 __all__ = ["REFERENCE", "Plan", "PlanError", "PlanStep", "parse_plan", "validate_plan", "waves"]
@@ -72,6 +73,8 @@ class PlanStep:
     tool: str
     arguments: dict[str, Any]
     dependencies: list[int] = field(default_factory=list)
+    map: list[str] | None = None
+    """The arguments this step maps over, one call per item (:mod:`orchestrator.agent.plan_map`)."""
 
     def references(self) -> set[int]:
         """The step ids its arguments reference."""
@@ -188,12 +191,15 @@ def parse_plan(raw: str | list | dict) -> tuple[list[PlanStep], list[str]]:
             continue
         raw_id = item.get("id", position)
         step_id = _ids(raw_id)
+        mapped, map_errors = read_map(item, f"step {position} ({tool})")
+        problems += map_errors
         steps.append(
             PlanStep(
                 step_id[0] if step_id else position,
                 tool.strip(),
                 arguments,
                 _ids(_first(item, _DEPENDENCY_KEYS)),
+                mapped,
             )
         )
     if problems:
@@ -269,9 +275,14 @@ def validate_plan(
         expert = catalogue.get(step.tool)
         if expert is not None:
             kinds = _reference_kinds(catalogue, step)
-            probe = {k: _substitute(v, kinds.get(k)) for k, v in step.arguments.items()}
+            fields = expert.expert_cls.Input.model_fields
+            problems += map_problems(
+                label, step.arguments, step.map, fields, lambda v: bool(REFERENCE.fullmatch(v.strip()))
+            )
+            arguments = probe_arguments(step.arguments, step.map)  # a map step: one call's arguments
+            probe = {k: _substitute(v, kinds.get(k)) for k, v in arguments.items()}
             # A reference to another step's output field (<step-2>.boxes) is only known at run time.
-            deferred = {k for k, v in step.arguments.items() if _references_in(v) and not kinds.get(k)}
+            deferred = {k for k, v in arguments.items() if _references_in(v) and not kinds.get(k)}
             try:
                 expert.expert_cls.Input.model_validate(probe)
             except ValidationError as err:

@@ -73,6 +73,9 @@ LOCAL_MODELS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "inpaint": lambda root: {"model": str(build_tiny_inpaint(root / "inpaint"))},
     "mllm": lambda root: {"model": str(build_tiny_mllm(root / "mllm"))},
     "segment": lambda root: {"model": str(build_tiny_segment(root / "segment"))},
+    "video_classify": lambda root: {"model": str(build_tiny_clip(root / "clip"))},
+    "video_caption": lambda root: {"model": str(build_tiny_mllm(root / "mllm"))},
+    "video_qa": lambda root: {"model": str(build_tiny_mllm(root / "mllm"))},
 }
 """Options pointing each neural expert's models at tiny local copies; the others need none."""
 

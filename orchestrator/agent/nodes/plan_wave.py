@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from experts.base import artifact_kind_of
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.plan import REFERENCE, reference_id
+from orchestrator.agent.plan_map import MapError, empty_result, expand
 from orchestrator.agent.state import AgentState, PendingCall
 
 __all__ = ["ReferenceError", "plan_wave", "resolve_references"]
@@ -58,6 +59,40 @@ def resolve_references(value: Any, kind: str | None, results: dict[str, Any]) ->
     return value
 
 
+def _map_calls(
+    step: dict[str, Any], fields: dict[str, Any], results: dict[str, Any], failed: dict[str, Any]
+) -> list[PendingCall]:
+    """The calls of a map step, one per item; a step that cannot expand is recorded in ``failed``."""
+    kinds = {name: artifact_kind_of(info.rebuild_annotation()) for name, info in fields.items()}
+
+    def all_of(value: str, kind: str) -> list[str] | None:
+        whole = REFERENCE.fullmatch(value.strip())
+        if whole is None or whole.group(3):
+            return None
+        result = results.get(str(reference_id(whole)))
+        if result is None or not result["ok"]:
+            raise ReferenceError(f"{whole.group(0)}: that step has not produced an output")
+        return list(result["handles"].get(kind, []))
+
+    try:
+        items = expand(step, kinds, lambda value, kind: resolve_references(value, kind, results), all_of)
+    except (ReferenceError, MapError) as err:
+        failed[str(step["id"])] = {"ok": False, "handles": {}, "output": None, "error": str(err)}
+        return []
+    if not items:
+        failed[str(step["id"])] = empty_result()
+    return [
+        {
+            "tool": step["tool"],
+            "arguments": arguments,
+            "thought": f"plan step {step['id']}, map item {index} (of {len(items)}, from 0)",
+            "plan_step": step["id"],
+            "map_index": index,
+        }
+        for index, arguments in enumerate(items)
+    ]
+
+
 def plan_wave(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """The plan's next wave as pending calls; steps whose references fail are recorded as failed."""
     stop = runtime.context.stop_reason()
@@ -75,6 +110,9 @@ def plan_wave(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]
     for step in wave:
         expert = runtime.context.catalogue.get(step["tool"])
         fields = expert.expert_cls.Input.model_fields if expert else {}
+        if step.get("map"):  # one call per item: orchestrator/agent/plan_map.py
+            pending += _map_calls(step, fields, results, failed)
+            continue
         try:
             arguments = {
                 name: resolve_references(

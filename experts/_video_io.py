@@ -161,7 +161,7 @@ def probe(
                 f"it is cut short or corrupt after {len(stamps)} frames ({_reason(err)})"
             ) from None
         if not stamps:
-            raise VideoUnreadable("its video stream holds no frames")
+            raise VideoUnreadable("its video stream holds no frames (is the file cut short?)")
         if stream.frames and len(stamps) < stream.frames:
             raise VideoUnreadable(
                 f"it is cut short: its header lists {stream.frames} frames but only {len(stamps)} are there"

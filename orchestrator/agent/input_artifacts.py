@@ -95,7 +95,7 @@ def _target(handle: str, item: TaskInput, visual: list[str], shapes: dict[str, A
         return item.target
     if len(visual) == 1:
         return visual[0]
-    given = "no image or video is given with it" if not visual else f"the run has {', '.join(visual)}"
+    given = "no image or video is given with it" if not visual else f"the run has {', '.join(sorted(visual))}"
     raise InputError(
         f"{item.where}: say which image or video {handle} is for ({given}): pass "
         f"{{'{item.kind}': …, 'for': 'image-1'}}"

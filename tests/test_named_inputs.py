@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from llm.scripted import ScriptedChatModel
 from orchestrator.agent.input_artifacts import assign_handles, store_inputs
 from orchestrator.config import ReactorConfig
 from orchestrator.errors import InputError
@@ -200,3 +201,49 @@ def test_stored_inputs_become_artifacts_with_lineage(tmp_path) -> None:
     assert store.load(records["boxes-1"]) == [{"box": [0, 0, 4, 4]}] and store.load(records["text-1"]) == "hi"
     assert np.array_equal(store.load(records["mask-1"]), mask(96, 64))
     assert remembered == [records["image-1"]["id"], records["mask-1"]["id"]]  # decoded pixels kept at hand
+
+
+# --- through the SDK ------------------------------------------------------------------------------
+
+
+@pytest.mark.ray
+def test_named_inputs_through_run_and_run_plan(orch) -> None:
+    picture = image()
+    plan = [
+        {"id": 0, "tool": "overlay_mask", "arguments": {"image": "image-1", "mask": "mask-1", "alpha": 1.0}}
+    ]
+    named = {
+        "mask-1": mask(),
+        "boxes-1": [[0, 0, 10, 10], {"box": [5, 5, 40, 30], "label": "cup"}],
+        "text-1": "hello",
+    }
+    planned = orch.run_plan(plan, images=[picture], inputs=named, session="named-inputs")
+    assert planned.ok, planned.failure
+    assert planned.artifacts["mask-1"].parents == ["image-1"] and planned.artifacts["boxes-1"].kind == "boxes"
+    assert planned.artifacts["image-2"].parents == ["image-1", "mask-1"]
+    painted = np.asarray(planned.artifacts["image-2"].load())
+    assert (painted[10, 15] != picture[10, 15]).any() and (painted[25, 35] == picture[25, 35]).all()
+    assert planned.artifacts["boxes-1"].load()[1] == {"box": [5, 5, 40, 30], "label": "cup"}
+
+    script = ScriptedChatModel(["Final Answer: seen"])
+    later = orch.run(
+        "look",
+        inputs={"text-2": "again", "mask-2": mask()},
+        images=[picture],
+        session="named-inputs",
+        chat_model=script,
+    )
+    assert later.ok, later.failure
+    listing = script.seen[0][-1]["content"]
+    assert "- boxes-1: boxes 2 items, input boxes for image-1" in listing
+    assert (
+        "- text-2: text 5 chars, input text" in listing
+        and "- mask-2: mask 40x30, input mask for image-3" in listing
+    )
+
+    runs = len(orch.runner.values("named-inputs")["runs"])
+    with pytest.raises(InputError, match=r"'text-1' is already taken in this session .*name it 'text-3'"):
+        orch.run("again", inputs={"text-1": "x"}, session="named-inputs", chat_model=script)
+    with pytest.raises(InputError, match="'mask-1' is already taken"):
+        orch.run_plan(plan, inputs={"mask-1": {"mask": mask(), "for": "image-1"}}, session="named-inputs")
+    assert len(orch.runner.values("named-inputs")["runs"]) == runs  # refused before any work

@@ -51,7 +51,7 @@ __all__ = [
     "ref_validator",
 ]
 
-HANDLE_PATTERN = re.compile(rf"^(image|mask|boxes|text|{'|'.join(MAP_KINDS)})-([1-9][0-9]*)$")
+HANDLE_PATTERN = re.compile(rf"^(image|mask|boxes|text|video|{'|'.join(MAP_KINDS)})-([1-9][0-9]*)$")
 _PATHLIKE = re.compile(r"([/\\]|^~|^[A-Za-z]:|\.(png|jpe?g|gif|bmp|webp|tiff?|npy|json|txt)$|^file:)", re.I)
 
 

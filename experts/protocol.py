@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from experts._video import VideoData
 from experts.base import BoxesData, ImageData, MaskData, NewBoxes, NewImage, NewMask, NewText, TextData
 from experts.maps import MAP_KINDS, MapKind, NewMap
 
@@ -88,12 +89,14 @@ class PixelRef:
     content_id: str
     ref: Any
 
-    def data(self, value: Any) -> ImageData | MaskData | TextData | BoxesData:
+    def data(self, value: Any) -> ImageData | MaskData | TextData | BoxesData | VideoData:
         """The expert-facing value once the object is fetched; the content id travels with it.
 
         An RGBA image reaches the expert as RGB composited onto black, its opacity in ``alpha``
         (see :class:`~experts.base.ImageData`), so every expert can read every image.
         """
+        if self.kind == "video":  # the encoded file: frames are decoded in the replica, on demand
+            return VideoData(self.handle, bytes(value), self.content_id)
         if self.kind == "text":
             return TextData(self.handle, str(value), self.content_id)
         if self.kind == "boxes":

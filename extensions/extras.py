@@ -14,6 +14,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "vision": ("torch", "transformers", "tokenizers", "safetensors", "scipy"),
     "diffusion": ("torch", "transformers", "diffusers"),
     "postgres": ("psycopg", "psycopg_pool", "langgraph.checkpoint.postgres"),
+    "video": ("av",),
 }
 """Each extra of mm-reactor (pyproject's optional-dependencies) and the modules it makes importable."""
 
@@ -23,15 +24,20 @@ class MissingExtra(ImportError):
 
 
 def install_line(extra: str) -> str:
-    """The command that installs ``extra``: ``pip install "mm-reactor[vision]"``."""
+    """The command that installs ``extra``: ``pip install "mm-reactor[vision]"`` (or several extras,
+    ``"vision,video"``)."""
     return f'pip install "mm-reactor[{extra}]"'
 
 
 def missing_modules(extra: str) -> list[str]:
-    """The modules of ``extra`` that cannot be imported here (found without importing them)."""
-    if extra not in EXTRAS:
-        raise KeyError(f"mm-reactor has no extra named {extra!r}; extras: {', '.join(sorted(EXTRAS))}")
-    return [module for module in EXTRAS[extra] if not _importable(module)]
+    """The modules of ``extra`` (or of several, ``"vision,video"``) that cannot be imported here (found
+    without importing them)."""
+    names = [name.strip() for name in extra.split(",")]
+    unknown = [name for name in names if name not in EXTRAS]
+    if unknown:
+        raise KeyError(f"mm-reactor has no extra named {unknown[0]!r}; extras: {', '.join(sorted(EXTRAS))}")
+    modules = dict.fromkeys(module for name in names for module in EXTRAS[name])
+    return [module for module in modules if not _importable(module)]
 
 
 def extra_providing(module: str) -> str | None:

@@ -131,6 +131,12 @@ class ReactorConfig(BaseModel):
     max_replans: int = Field(default=2, ge=0, le=20, description="re-plans after a plan step fails")
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     max_image_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_video_seconds: float = Field(default=600, gt=0, description="longer input videos are refused")
+    max_video_frames: int = Field(
+        default=36_000, ge=1, description="input videos with more frames are refused"
+    )
+    max_video_pixels: int = Field(default=3840 * 2160, ge=1, description="largest frame of an input video")
+    max_video_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="largest input video file")
     approval_required: list[str] = Field(
         default_factory=list,
         description="experts whose calls wait for a person's approval (e.g. [inpaint, controlnet, gligen])",

@@ -20,13 +20,16 @@ __all__ = ["ArtifactInfo", "PlanNode", "Result", "Step", "describe_artifact"]
 def describe_artifact(record: ArtifactRecord) -> str:
     """One line for the artifact table the controller reads."""
     kind, shape = record["kind"], record["shape"]
-    size = (
-        f"{shape[0]}x{shape[1]}"
-        if kind in PIXEL_KINDS
-        else f"{shape[0]} {'items' if kind == 'boxes' else 'chars'}"
-    )
+    if kind == "video":  # [width, height, frames, duration in ms]
+        seconds = shape[3] / 1000
+        fps = f", {shape[2] / seconds:.3g} fps" if seconds else ""
+        size = f"{shape[0]}x{shape[1]}, {shape[2]} frames, {seconds:.3g} s{fps}"
+    elif kind in PIXEL_KINDS:
+        size = f"{shape[0]}x{shape[1]}"
+    else:
+        size = f"{shape[0]} {'items' if kind == 'boxes' else 'chars'}"
     if record["producer"] == "input":
-        origin = "input image"
+        origin = f"input {kind}" + (f" for {', '.join(record['parents'])}" if record["parents"] else "")
     else:
         origin = f"from {record['producer']} (step {record['producer_step']})"
         if record["parents"]:

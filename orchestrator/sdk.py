@@ -15,17 +15,18 @@ from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatMessage, ChatModel, LLMError
 from llm.factory import build_chat_model
 from orchestrator.agent.graph import build_graph
+from orchestrator.agent.input_artifacts import TaskInput, assign_handles
 from orchestrator.agent.plan import PlanError, validate_plan
 from orchestrator.agent.runner import Runner
 from orchestrator.checks import check_deadline, check_max_steps, check_session, check_task
 from orchestrator.config import ExpertDeployment, ReactorConfig, load_config
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.events import Event
-from orchestrator.inputs import decode_images
+from orchestrator.named_inputs import collect_inputs
 from orchestrator.result import ArtifactInfo, Result
 from orchestrator.serving.runtime import ExpertRuntime
 from orchestrator.session import Session
-from orchestrator.storage.artifacts import next_handle, open_artifact_store
+from orchestrator.storage.artifacts import open_artifact_store
 from orchestrator.storage.checkpointing import open_checkpointer
 
 __all__ = ["Orchestrator"]
@@ -160,6 +161,8 @@ class Orchestrator:
         task: str,
         images: Any = None,
         *,
+        videos: Any = None,
+        inputs: dict[str, Any] | None = None,
         session: str | None = None,
         max_steps: int | None = None,
         chat_model: ChatModel | None = None,
@@ -174,15 +177,17 @@ class Orchestrator:
         session = check_session(session)
         budget = check_max_steps(max_steps, self.config.max_steps)
         deadline = check_deadline(deadline_s, self.config.deadline_s)
-        arrays = self._decode(images)
+        staged = self._inputs(session, images, videos, inputs)
         controller = self._controller(chat_model)
-        return self.runner.start(task, arrays, session, budget, controller, deadline_s=deadline)
+        return self.runner.start(task, staged, session, budget, controller, deadline_s=deadline)
 
     def run(
         self,
         task: str,
         images: Any = None,
         *,
+        videos: Any = None,
+        inputs: dict[str, Any] | None = None,
         session: str | None = None,
         max_steps: int | None = None,
         chat_model: ChatModel | None = None,
@@ -191,7 +196,10 @@ class Orchestrator:
         """Run one task to an answer or a clear failure (or ``pending`` approval).
 
         ``images``: one or a list of paths, PIL images, uint8 numpy arrays or encoded bytes;
-        they become ``image-N`` artifacts. Bad inputs raise :class:`InputError` before any work.
+        they become ``image-N`` artifacts. ``videos``: one or a list of video files (paths or bytes:
+        mp4, webm, avi, mov, mkv, animated GIF) → ``video-N``. ``inputs``: named masks, boxes, texts
+        (and images, videos) by handle, e.g. ``{"mask-1": array, "boxes-1": [[x0, y0, x1, y1]]}``
+        (see :mod:`orchestrator.named_inputs`). Bad inputs raise :class:`InputError` before any work.
         ``session``: continue a session (its artifacts and transcript); a new one by default.
         ``deadline_s``: stop issuing tool calls after this many seconds (the result says so).
         """
@@ -199,6 +207,8 @@ class Orchestrator:
             self.stream(
                 task,
                 images,
+                videos=videos,
+                inputs=inputs,
                 session=session,
                 max_steps=max_steps,
                 chat_model=chat_model,
@@ -211,6 +221,8 @@ class Orchestrator:
         plan: str | list | dict,
         images: Any = None,
         *,
+        videos: Any = None,
+        inputs: dict[str, Any] | None = None,
         session: str | None = None,
         task: str | None = None,
     ) -> Result:
@@ -223,18 +235,16 @@ class Orchestrator:
         self._check_open()
         session = check_session(session)
         task = check_task(task or "run the given plan")
-        arrays = self._decode(images)
+        staged = self._inputs(session, images, videos, inputs)
         table = self.runner.table(session)
-        handles = set(table)
-        for _ in arrays:
-            handles.add(next_handle(table, "image", taken=handles))
+        handles = set(table) | {handle for handle, _ in assign_handles(table, staged)}
         try:
             checked = validate_plan(plan, self.runtime.catalogue, handles=handles)
         except PlanError as err:
             raise InputError("the plan cannot run:\n- " + "\n- ".join(err.problems)) from None
         budget = check_max_steps(max(1, len(checked.steps)), 200)
         extra: dict[str, Any] = {"plan": checked.to_json(), "plan_results": None, "pipeline": True}
-        result = _last(self.runner.start(task, arrays, session, budget, _NoController(), extra=extra))
+        result = _last(self.runner.start(task, staged, session, budget, _NoController(), extra=extra))
         result.plan_repairs = checked.repairs
         return result
 
@@ -289,10 +299,11 @@ class Orchestrator:
         if self._closed:
             raise InputError("this orchestrator is closed; create a new one with Orchestrator.local()")
 
-    def _decode(self, images: Any) -> list[Any]:
-        return decode_images(
-            images, max_pixels=self.config.max_image_pixels, max_bytes=self.config.max_image_bytes
-        )
+    def _inputs(self, session: str, images: Any, videos: Any, inputs: Any) -> list[TaskInput]:
+        """The run's inputs, decoded and checked against the session (handles free, masks fitting)."""
+        staged = collect_inputs(images, videos, inputs, self.config)
+        assign_handles(self.runner.table(session), staged)
+        return staged
 
     def _controller(self, override: ChatModel | None) -> ChatModel:
         model = override or self.chat_model

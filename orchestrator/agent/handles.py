@@ -35,6 +35,13 @@ class HandleAllocator:
     def __init__(self, counts: Mapping[str, int] | None, table: Mapping[str, ArtifactRecord]) -> None:
         self.counts: dict[str, int] = dict(counts) if counts else counts_of(table)
 
+    def note(self, handle: str) -> None:
+        """Count ``handle``, given elsewhere (a run's input, named by its caller), as taken."""
+        match = _HANDLE.match(handle)
+        if match:
+            kind, number = match.group(1), int(match.group(2))
+            self.counts[kind] = max(number, self.counts.get(kind, 0))
+
     def next(self, kind: str) -> str:
         """A new handle of ``kind``, never given before in this session."""
         number = self.counts.get(kind, 0) + 1

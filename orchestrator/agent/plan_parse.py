@@ -16,6 +16,7 @@ from typing import Any
 
 from orchestrator.agent.loose_json import literal, scan_balanced
 from orchestrator.agent.normalise import NotPlainJSON, plain_json
+from orchestrator.agent.plan_map import read_map
 from orchestrator.agent.plan_steps import PlanError, PlanStep
 
 __all__ = ["decode_plan", "parse_plan"]
@@ -261,9 +262,11 @@ def _step(item: Any, position: int, repairs: list[str], problems: list[str]) -> 
         return None
     arguments = _arguments(item, label, repairs, problems)
     dependencies = _dependencies(_first(item, _DEPENDENCY_KEYS), label, problems)
+    mapped, map_problems = read_map(item, label)
+    problems += map_problems
     if arguments is None:
         return None
-    return PlanStep(step_id, tool.strip(), arguments, dependencies)
+    return PlanStep(step_id, tool.strip(), arguments, dependencies, mapped)
 
 
 def parse_plan(raw: Any) -> tuple[list[PlanStep], list[str]]:

@@ -27,6 +27,8 @@ class PlanStep:
     tool: str
     arguments: dict[str, Any]
     dependencies: list[int] = field(default_factory=list)
+    map: list[str] | None = None
+    """The arguments this step maps over, one call per item (:mod:`orchestrator.agent.plan_map`)."""
 
     def references(self) -> set[int]:
         """The step ids its arguments reference."""

@@ -28,6 +28,7 @@ from orchestrator.agent.plan_kinds import (
     offered,
     want_of,
 )
+from orchestrator.agent.plan_map import map_problems, probe_arguments
 from orchestrator.agent.plan_parse import parse_plan
 from orchestrator.agent.plan_refs import REFERENCE, near_misses, reference_id, reference_path, strings_in
 from orchestrator.agent.plan_steps import Plan, PlanError, PlanStep
@@ -132,8 +133,9 @@ class _Checker:
                 known = ", ".join(sorted(self.handles)) or "none"
                 self.problems.append(f"{label}: there is no artifact '{value}'; known: {known}")
 
-    def _offer(self, text: str, want: Kind, label: str, where: str) -> Kind | None:
-        """The kind that ``text`` (a reference or a handle) will have, or None after a problem."""
+    def _offer(self, text: str, want: Kind, label: str, where: str, *, mapped: bool = False) -> Kind | None:
+        """The kind that ``text`` (a reference or a handle) will have, or None after a problem;
+        ``mapped``: the kind of each item of the list it names (a map step's mapped argument)."""
         match = REFERENCE.fullmatch(text)
         if match is None:
             handle = HANDLE_PATTERN.fullmatch(text)
@@ -148,7 +150,8 @@ class _Checker:
         start = f"<step-{target.id}> ({target.tool})"
         if path:
             try:
-                return follow(output, path, start)
+                found = follow(output, path, start)
+                return _item_of(found, want) if mapped else found
             except KindError as err:
                 self.problems.append(f"{label}: '{where}' uses {match.group(0)}, but {err}")
                 return None
@@ -166,11 +169,20 @@ class _Checker:
             return
         model = expert.expert_cls.Input
         wants = input_wants(model)
-        probe = {k: v for k, v in step.arguments.items()}
+        self.problems += map_problems(
+            label,
+            step.arguments,
+            step.map,
+            model.model_fields,
+            lambda v: bool(REFERENCE.fullmatch(v.strip())),
+        )
+        arguments = probe_arguments(step.arguments, step.map)  # a map step: one call's arguments
+        probe = dict(arguments)
         deferred: list[tuple[str | int, ...]] = []
-        for loc, text, want in _placements(step.arguments, _record(wants), ()):
+        for loc, text, want in _placements(arguments, _record(wants), ()):
             where = ".".join(str(part) for part in loc)
-            offer = self._offer(text, want, label, where)
+            mapped = step.map is not None and len(loc) == 1 and loc[0] in step.map
+            offer = self._offer(text, want, label, where, mapped=mapped)
             if REFERENCE.fullmatch(text) is None and not (offer is not None and offer.name == "boxes"):
                 continue  # a handle is checked by the expert's schema like any value
             deferred.append(loc)
@@ -192,6 +204,18 @@ class _Checker:
                 self.problems.append(_cut(f"{label}: " + format_validation_error(step.tool, err, errors)))
         except (TypeError, ValueError) as err:  # a validator that raised outside pydantic's protocol
             self.problems.append(_cut(f"{label}: invalid arguments for {step.tool}: {err}"))
+
+
+def _item_of(offer: Kind, want: Kind) -> Kind:
+    """What one item of a mapped list gives: the list's item, or the artifact of the wanted kind in a
+    record item (a frame's ``{"image": …, "time": …}``)."""
+    if offer.name != "list" or offer.item is None:
+        return offer
+    item = offer.item
+    if item.name == "record" and want.artifact:
+        inner = next((kind for name, kind in item.fields if kind.artifact and name in want.accepted), None)
+        return inner or item
+    return item
 
 
 def _cut(text: str, limit: int = 500) -> str:

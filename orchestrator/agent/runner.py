@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import takewhile
 from typing import Any
 
@@ -18,6 +18,7 @@ from orchestrator.agent.context import RunContext
 from orchestrator.agent.execution import ArtifactViews, drive
 from orchestrator.agent.failed_turn import end_failed_turn
 from orchestrator.agent.handles import HandleAllocator
+from orchestrator.agent.input_artifacts import TaskInput, store_inputs
 from orchestrator.agent.pixels import PixelCache
 from orchestrator.agent.recent import RecentStates
 from orchestrator.agent.state import AgentState, RunLimits, seal
@@ -143,7 +144,7 @@ class Runner:
     def start(
         self,
         task: str,
-        arrays: list[Any],
+        inputs: Sequence[TaskInput],
         session: str,
         steps_budget: int,
         controller: ChatModel,
@@ -151,7 +152,8 @@ class Runner:
         deadline_s: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Iterator[Any]:
-        """A new run on ``session``: store the inputs, then stream the run's events.
+        """A new run on ``session``: store the inputs (images, videos, named masks, boxes and texts:
+        :mod:`~orchestrator.agent.input_artifacts`), then stream the run's events.
 
         The run's limits (``steps_budget``, the deadline, LangGraph's recursion limit) are
         checkpointed with it, so a resumed run keeps them.
@@ -167,21 +169,9 @@ class Runner:
                 "deadline_at": time.time() + deadline_s if deadline_s else None,
             }
             context = self._context(controller, limits, cancel)
-            new: dict[str, ArtifactRecord] = {}
-            for array in arrays:
-                artifact_id, shape, uri = self.store.put("image", array)
-                context.pixels.remember(artifact_id, array)
-                handle = handles.next("image")
-                new[handle] = {
-                    "handle": handle,
-                    "id": artifact_id,
-                    "kind": "image",
-                    "shape": shape,
-                    "producer_step": 0,
-                    "producer": "input",
-                    "parents": [],
-                    "uri": uri,
-                }
+            new = store_inputs(self.store, table, inputs, remember=context.pixels.remember)
+            for handle in new:  # later handles of each kind come after the inputs' (named ones too)
+                handles.note(handle)
             listing = "\n".join(describe_artifact(r) for r in new.values()) or "(none)"
             count = len(table) + len(new)
             message = render("task", task=task, artifacts=listing, count=count)

@@ -86,6 +86,8 @@ class PendingCall(TypedDict, total=False):
     arguments: dict[str, Any]
     thought: str
     plan_step: int
+    map_index: int
+    """The item of a map step this call runs (``orchestrator/agent/plan_map.py``)."""
     call_id: str
     repairs: list[str]
     """What the parser repaired in the controller turn that asked for this call (its first call only)."""

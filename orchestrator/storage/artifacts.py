@@ -17,6 +17,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 from PIL import Image
 
+from experts._video_io import VideoFile
 from experts.protocol import IMAGE_KINDS, PIXEL_KINDS, MapKind, content_id, pixel_content_id
 from extensions import ARTIFACT_STORES, ExtensionNotFound, resolve
 from extensions.lookup import check_options
@@ -34,8 +35,8 @@ __all__ = [
     "open_artifact_store",
 ]
 
-ArtifactKind = Literal["image", "mask", "boxes", "text"] | MapKind
-_EXT = {"boxes": "json", "text": "json"} | dict.fromkeys(PIXEL_KINDS, "png")
+ArtifactKind = Literal["image", "mask", "boxes", "text", "video"] | MapKind
+_EXT = {"boxes": "json", "text": "json", "video": "bin"} | dict.fromkeys(PIXEL_KINDS, "png")
 
 
 class ArtifactRecord(TypedDict):
@@ -118,7 +119,8 @@ class ArtifactStore:
         return artifact_id, shape, uri
 
     def read_bytes(self, record: ArtifactRecord) -> bytes:
-        """The artifact's stored (encoded) bytes: PNG for images and masks, JSON otherwise."""
+        """The artifact's stored (encoded) bytes: PNG for images and masks, the file for a video, JSON
+        otherwise."""
         try:
             return self.bytes.read(record["uri"])
         except FileNotFoundError:
@@ -134,10 +136,12 @@ class ArtifactStore:
             raise storage_error(action, str(self.root), err, reading=True) from err
 
     def load(self, record: ArtifactRecord) -> Any:
-        """The artifact's value: an RGB or RGBA uint8 array (images, maps), a bool mask array, boxes or a
-        text."""
+        """The artifact's value: an RGB or RGBA uint8 array (images, maps), a bool mask array, boxes, a
+        text, or a video's encoded file (bytes)."""
         data = self.read_bytes(record)
         kind = record["kind"]
+        if kind == "video":
+            return data
         if kind in IMAGE_KINDS:
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img if img.mode == "RGBA" else img.convert("RGB"))
@@ -196,4 +200,10 @@ def _encode(kind: str, value: Any) -> tuple[bytes, list[int]]:
     if kind == "text":
         text = str(value)
         return json.dumps(text).encode(), [len(text)]
-    raise ValueError(f"unknown artifact kind {kind!r}; use image, mask, boxes, text or a map kind")
+    if kind == "video":  # the encoded file as given; shape [width, height, frames, duration in ms]
+        if not isinstance(value, VideoFile):
+            raise ValueError(
+                f"a video artifact must be a VideoFile (probed bytes), got {type(value).__name__}"
+            )
+        return value.data, value.info.shape
+    raise ValueError(f"unknown artifact kind {kind!r}; use image, mask, boxes, text, video or a map kind")

@@ -71,7 +71,7 @@ def test_a_default_model_id_is_written_only_in_its_experts_settings() -> None:
                 continue  # the one place: its Settings
             for model_id in ids.values():
                 if relative in OWNERS[model_id]:
-                    continue  # an id two experts share (segment_all uses segment's SAM) lives in one of them
+                    continue  # an id two experts share (segment_all/segment, video_qa/mllm) lives in one
                 found += [
                     f"{relative}:{number}: {model_id}"
                     for number, line in enumerate(lines, 1)

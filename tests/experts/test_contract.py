@@ -96,6 +96,9 @@ LOCAL_MODELS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "segment": lambda root: {"model": str(build_tiny_segment(root / "segment"))},
     "segment_all": lambda root: {"model": str(build_tiny_segment(root / "segment_all"))},
     "text": lambda root: {"model": str(build_tiny_text_lm(root / "text"))},
+    "video_classify": lambda root: {"model": str(build_tiny_clip(root / "clip"))},
+    "video_caption": lambda root: {"model": str(build_tiny_mllm(root / "mllm"))},
+    "video_qa": lambda root: {"model": str(build_tiny_mllm(root / "mllm"))},
 }
 """Options pointing each neural expert's models at tiny local copies; the others need none."""
 

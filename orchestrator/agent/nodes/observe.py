@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.handles import HandleAllocator
+from orchestrator.agent.plan_map import record_result
 from orchestrator.agent.state import AgentState, Outcome, PendingCall, StepRecord
 from orchestrator.agent.transcript import tool_entry
 from orchestrator.storage.artifacts import ArtifactRecord
@@ -101,12 +102,13 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             kinds: dict[str, list[str]] = {}
             for handle in produced:
                 kinds.setdefault(new[handle]["kind"], []).append(handle)
-            plan_results[str(call["plan_step"])] = {
+            entry = {
                 "ok": outcome["ok"],
                 "handles": kinds,
                 "output": body.get("output"),
                 "error": outcome["error"],
             }
+            record_result(plan_results, call, entry, state.get("plan"))  # a map step collects its items
         steps.append(
             {
                 "index": index,

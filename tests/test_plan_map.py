@@ -9,7 +9,10 @@ import pytest
 from experts.registry import load_expert_class
 from orchestrator.agent.nodes.plan_wave import _map_calls
 from orchestrator.agent.plan import PlanError, validate_plan
+from orchestrator.agent.plan_kinds import ANY
 from orchestrator.agent.plan_map import record_result
+from orchestrator.agent.plan_refs import Resolver, UnresolvedReference
+from orchestrator.agent.plan_validate import input_wants, output_kind
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 
 
@@ -89,10 +92,17 @@ FRAMES = {
 }
 
 
+def _no_artifacts(handle: str) -> Any:
+    raise UnresolvedReference(f"there is no artifact '{handle}' in this session")
+
+
 def calls(step: dict[str, Any], results: dict[str, Any] = FRAMES) -> tuple[list[dict], dict[str, Any]]:
-    catalogue_fields = load_expert_class(step["tool"]).Input.model_fields
+    """The calls a map step makes after a video_frames step 0 (its results: ``results``)."""
+    wants = input_wants(load_expert_class(step["tool"]).Input)
+    frames = output_kind(load_expert_class("video_frames").Output)
+    resolver = Resolver(results, lambda step_id: frames if step_id == 0 else ANY, _no_artifacts)
     failed: dict[str, Any] = {}
-    made = _map_calls(step, dict(catalogue_fields), results, failed)
+    made = _map_calls(step, wants, resolver, results, failed)
     return [dict(c) for c in made], failed
 
 

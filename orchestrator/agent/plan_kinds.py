@@ -307,14 +307,19 @@ def fits(offer: Kind, want: Kind) -> bool:
 
 
 # -- what a bare <step-k> gives ---------------------------------------------------------------------
-def _artifact_paths(kind: Kind, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Kind, bool]]:
-    """(field path, artifact kind, whether it is a list of them) of every artifact an output holds."""
-    found: list[tuple[tuple[str, ...], Kind, bool]] = []
+def _artifact_paths(
+    kind: Kind, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], Kind, bool]]:
+    """(field path, artifact kind, whether it is one of a list of them) of every artifact an output
+    holds; in a list of records (a frame: ``{"image": …, "time": …}``) the path goes through item 0."""
+    found: list[tuple[tuple[str | int, ...], Kind, bool]] = []
     for name, field in kind.fields:
         if field.artifact:
             found.append(((*path, name), field, False))
         elif field.name == "list" and field.item is not None and field.item.artifact:
-            found.append(((*path, name), field.item, True))
+            found.append(((*path, name, 0), field.item, True))
+        elif field.name == "list" and field.item is not None and field.item.name == "record":
+            found += [(inner, kind, True) for inner, kind, _ in _artifact_paths(field.item, (*path, name, 0))]
         elif field.name == "record":
             found += _artifact_paths(field, (*path, name))
     return found
@@ -322,13 +327,13 @@ def _artifact_paths(kind: Kind, path: tuple[str, ...] = ()) -> list[tuple[tuple[
 
 def artifact_path(output: Kind, name: str) -> tuple[str | int, ...] | None:
     """Where a step's first artifact of kind ``name`` is (``("masks", 0)`` in a list of them)."""
-    for path, kind, many in _artifact_paths(output):
+    for path, kind, _ in _artifact_paths(output):
         if kind.name == name:
-            return (*path, 0) if many else path
+            return path
     return None
 
 
-def text_path(output: Kind) -> tuple[str, ...] | None:
+def text_path(output: Kind) -> tuple[str | int, ...] | None:
     """Where a step's text output is: its text artifact, else a ``text`` field, else its only text field."""
     for path, kind, many in _artifact_paths(output):
         if kind.name == "text" and not many:

@@ -62,8 +62,11 @@ class ExpertRuntime:
                 + "\nInstall them, or disable those experts in the config (enabled: false)."
             )
 
-    def start(self) -> None:
-        """Join the configured cluster (or the one already initialised); else start an embedded one."""
+    def start(self, http_options: dict[str, Any] | None = None) -> None:
+        """Join the configured cluster (or the one already initialised); else start an embedded one.
+
+        ``http_options``: Serve's HTTP proxy (``reactor serve``); by default Serve runs without one.
+        """
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
@@ -86,7 +89,9 @@ class ExpertRuntime:
                 raise DeploymentError(f"could not start or join {where}: {err}") from err
             self._started_ray = True
         try:
-            serve.start(http_options={"location": "NoServer"}, logging_config={"log_level": "WARNING"})
+            serve.start(
+                http_options=http_options or {"location": "NoServer"}, logging_config={"log_level": "WARNING"}
+            )
         except Exception as err:
             raise DeploymentError(f"could not start Ray Serve: {err}") from err
 

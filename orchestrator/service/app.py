@@ -30,7 +30,7 @@ def create_app(host: ServiceHost) -> FastAPI:
     app.state.host = host
     app.include_router(api.router)
     app.include_router(pages.router)
-    origins = host.config.service.cors_origins
+    origins = host.service.cors_origins
     if origins:  # off unless configured
         app.add_middleware(
             CORSMiddleware,

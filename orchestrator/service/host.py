@@ -9,7 +9,7 @@ from typing import Any
 
 from llm.base import ChatModel, LLMError
 from llm.factory import build_chat_model
-from orchestrator.config import ReactorConfig
+from orchestrator.config import ReactorConfig, ServiceConfig
 from orchestrator.errors import ConfigError
 from orchestrator.sdk import Orchestrator
 from orchestrator.service.keys import KeyRing
@@ -38,7 +38,7 @@ class ServiceHost:
     ``controller`` makes the controller LLM of a task (default: from the config; a replayed one is made
     anew for each task, a live one is shared). ``sole_replica``: this is the only ingress replica, so
     tasks left queued or running by an earlier one are recorded as failed. ``owns_orchestrator``: close
-    the orchestrator with the service.
+    the orchestrator with the service. ``service`` overrides the config's ``service`` section.
     """
 
     def __init__(
@@ -49,10 +49,11 @@ class ServiceHost:
         replica: str | None = None,
         sole_replica: bool = False,
         owns_orchestrator: bool = True,
+        service: ServiceConfig | None = None,
     ) -> None:
         config = orch.config
         self._owns_orchestrator = owns_orchestrator
-        service = config.service
+        self.service = service = service or config.service
         self.orch = orch
         self.config = config
         self.keys = KeyRing(service.api_key_hashes)

@@ -100,6 +100,7 @@ class TaskManager:
         self.notifier = Notifier()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmr-task")
         self._running: dict[str, str] = {}  # task id -> session, for the tasks this replica runs
+        self._controllers: dict[str, ChatModel] = {}  # a task's controller, kept while it waits for approval
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_cancels, name="mmr-cancels", daemon=True)
@@ -121,19 +122,20 @@ class TaskManager:
             raise ApiError(404, f"no session {session!r}")
         if owner is not None and self.store.count_active(session=session):
             raise ApiError(409, f"session {session!r} is running a task; wait for it to end or cancel it")
+        controller = None
         try:
             if sub.plan is not None:
                 kind, text = "plan", sub.task or "run the given plan"
                 events = self.orch.stream_plan(sub.plan, sub.images, session=session, task=text)
             else:
-                kind, text = "task", sub.task or ""
+                kind, text, controller = "task", sub.task or "", self.controller()
                 events = self.orch.stream(
                     text,
                     sub.images,
                     session=session,
                     max_steps=sub.max_steps,
                     deadline_s=sub.deadline_s,
-                    chat_model=self.controller(),
+                    chat_model=controller,
                 )
         except InputError as err:
             raise ApiError(422, str(err)) from None
@@ -141,6 +143,9 @@ class TaskManager:
             raise ApiError(404, f"no session {session!r}")
         task_id = uuid.uuid4().hex
         self.store.create_task(task_id, sub.owner, session, kind, text, self.replica)
+        if controller is not None:
+            with self._lock:
+                self._controllers[task_id] = controller
         self._pool.submit(self._work, task_id, session, text, events, 0)
         return {"task_id": task_id, "session": session, "status": "queued"}
 
@@ -156,10 +161,10 @@ class TaskManager:
         record = self.owned(owner, task_id)
         if record["status"] != "pending":
             raise ApiError(409, f"task {task_id} is {record['status']}, not waiting for approval")
+        with self._lock:  # a replayed controller goes on with its script (in the replica that ran it)
+            controller = self._controllers.get(task_id) or self.controller()
         try:
-            events = self.orch.stream_decision(
-                record["session"], approved, reason=reason, chat_model=self.controller()
-            )
+            events = self.orch.stream_decision(record["session"], approved, reason=reason, chat_model=controller)
         except InputError as err:
             raise ApiError(409, str(err)) from None
         if not self.store.set_status(task_id, "queued", replica=self.replica, expect="pending"):
@@ -190,13 +195,13 @@ class TaskManager:
             self._running[task_id] = session
         self.metrics.running.inc()
         self.store.set_status(task_id, "running", replica=self.replica)
-        finished, first = False, True
+        finished, first, status = False, True, "failed"
         try:
             for event in events:
                 seq += 1
                 if event.type == "end":
                     self._finish(task_id, seq, event)
-                    finished = True
+                    finished, status = True, event.result.status
                 else:
                     self._emit(task_id, seq, event)
                     if first and self.store.cancel_requests([task_id]):
@@ -214,6 +219,8 @@ class TaskManager:
         finally:
             with self._lock:
                 self._running.pop(task_id, None)
+                if status != "pending":
+                    self._controllers.pop(task_id, None)
             self.metrics.running.dec()
             if not finished:  # the run's stream stopped without an end: record a failure
                 self.store.finish(task_id, "failed", public_result(failed_result(session, text, "no result")))

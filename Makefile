@@ -40,6 +40,7 @@ bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/stream_first_event.py
 	$(BIN)/python bench/resume.py
 	$(BIN)/python bench/ocr_speed.py
+	$(BIN)/python bench/service_load.py
 
 clean:
 	rm -rf $(VENV) reactor-demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -66,7 +66,9 @@ def submit(client: TestClient, who: str = "alice", images: tuple[bytes, ...] = (
     return client.post("/v1/tasks", files=parts, headers=auth(who))
 
 
-def events(client: TestClient, task_id: str, who: str = "alice", **headers: str) -> list[tuple[int, str, dict]]:
+def events(
+    client: TestClient, task_id: str, who: str = "alice", **headers: str
+) -> list[tuple[int, str, dict]]:
     found, current = [], {}
     with client.stream("GET", f"/v1/tasks/{task_id}/events", headers=auth(who) | headers) as response:
         assert response.status_code == 200, response.read()
@@ -88,8 +90,13 @@ def finished(client: TestClient, task_id: str, who: str = "alice") -> dict[str, 
 
 def test_every_v1_route_needs_a_valid_key(orch):
     with service(orch) as client:
-        for method, path in [("post", "/v1/tasks"), ("get", "/v1/tasks/x"), ("get", "/v1/experts"),
-                             ("get", "/v1/sessions"), ("get", "/v1/artifacts/" + "a" * 64)]:
+        for method, path in [
+            ("post", "/v1/tasks"),
+            ("get", "/v1/tasks/x"),
+            ("get", "/v1/experts"),
+            ("get", "/v1/sessions"),
+            ("get", "/v1/artifacts/" + "a" * 64),
+        ]:
             bare = getattr(client, method)(path)
             assert bare.status_code == 401 and bare.headers["WWW-Authenticate"] == "Bearer"
             assert "Authorization: Bearer" in bare.json()["error"]
@@ -139,7 +146,12 @@ def test_another_key_finds_nothing_of_alices(orch):
         task_id = submit(client, images=(png(),), session="alice-private").json()["task_id"]
         body = finished(client, task_id)
         artifact = body["artifacts"]["image-2"]["url"]
-        for path in [f"/v1/tasks/{task_id}", f"/v1/tasks/{task_id}/events", artifact, "/v1/sessions/alice-private"]:
+        for path in [
+            f"/v1/tasks/{task_id}",
+            f"/v1/tasks/{task_id}/events",
+            artifact,
+            "/v1/sessions/alice-private",
+        ]:
             assert client.get(path, headers=auth("bob")).status_code == 404, path
         assert client.post(f"/v1/tasks/{task_id}/cancel", headers=auth("bob")).status_code == 404
         hijack = submit(client, who="bob", session="alice-private")
@@ -154,8 +166,11 @@ def test_upload_caps_and_bad_fields_refuse_before_any_task(orch):
         refused = submit(client, images=(huge,), session="caps")
         assert refused.status_code == 413 and "pixel limit" in refused.json()["error"]
         assert submit(client, images=(png(), png()), session="caps").status_code == 413
-        named = client.post("/v1/tasks", files=[("task", (None, "x")), ("images", (None, "/etc/passwd"))],
-                            headers=auth("alice"))
+        named = client.post(
+            "/v1/tasks",
+            files=[("task", (None, "x")), ("images", (None, "/etc/passwd"))],
+            headers=auth("alice"),
+        )
         assert named.status_code == 400 and "cannot name a file" in named.json()["error"]
         assert submit(client, max_steps="many", session="caps").status_code == 422
         assert submit(client, session="../etc", images=(png(),)).status_code == 422
@@ -203,7 +218,9 @@ def test_a_pending_task_is_approved_and_runs_on(orch):
             pending = finished(client, task_id)
             assert pending["status"] == "pending" and pending["approval"][0]["tool"] == "crop"
             seen = len(events(client, task_id))
-            approved = client.post(f"/v1/tasks/{task_id}/approve", json={"reason": "fine"}, headers=auth("alice"))
+            approved = client.post(
+                f"/v1/tasks/{task_id}/approve", json={"reason": "fine"}, headers=auth("alice")
+            )
             assert approved.status_code == 202 and approved.json()["after"] == seen
             assert client.post(f"/v1/tasks/{task_id}/deny", headers=auth("alice")).status_code == 409
             more = events(client, task_id, **{"Last-Event-ID": str(seen)})

@@ -24,7 +24,9 @@ from orchestrator.service.taskstore import open_task_store
 from orchestrator.service.uploads import UploadLimits, read_task_form
 
 REPO = Path(__file__).resolve().parents[1]
-LIMITS = UploadLimits(max_body_bytes=1 << 20, max_image_bytes=1 << 19, max_image_pixels=200 * 200, max_images=2)
+LIMITS = UploadLimits(
+    max_body_bytes=1 << 20, max_image_bytes=1 << 19, max_image_pixels=200 * 200, max_images=2
+)
 
 
 def png(width: int, height: int) -> bytes:
@@ -60,7 +62,7 @@ def test_keys_are_kept_hashed_and_map_to_an_owner():
     owners = {ring.owner(k) for k in ("from-config", "one", "two")}
     assert None not in owners and len(owners) == 3  # one owner id per key
     assert ring.owner("three") is None and ring.owner("") is None and ring.owner(None) is None
-    assert KeyRing.from_sources([], env="") .hashes == []
+    assert KeyRing.from_sources([], env="").hashes == []
     with pytest.raises(ConfigError, match="malformed"):
         KeyRing(["sha256:short"])
 

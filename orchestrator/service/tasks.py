@@ -164,7 +164,9 @@ class TaskManager:
         with self._lock:  # a replayed controller goes on with its script (in the replica that ran it)
             controller = self._controllers.get(task_id) or self.controller()
         try:
-            events = self.orch.stream_decision(record["session"], approved, reason=reason, chat_model=controller)
+            events = self.orch.stream_decision(
+                record["session"], approved, reason=reason, chat_model=controller
+            )
         except InputError as err:
             raise ApiError(409, str(err)) from None
         if not self.store.set_status(task_id, "queued", replica=self.replica, expect="pending"):

@@ -119,6 +119,7 @@
       return;
     }
     if (result) await showResult(result);
+    loadSessions();
     loadSession($("session").value);
   }
 
@@ -129,6 +130,7 @@
     $("live-task").textContent = text || "";
     $("approval").hidden = true;
     $("mmr-root").replaceChildren();
+    $("mmr-root").dataset.mmrState = "empty";
     setStatus("queued");
     state.task = taskId;
   }

@@ -1,4 +1,4 @@
-"""The service under load: 64 concurrent HTTP clients against `reactor serve --local`, beside the in-process SDK.
+"""The service under load: 64 concurrent HTTP clients on `reactor serve --local`, beside the in-process SDK.
 
 Run: ``python bench/service_load.py [--clients 64] [--tasks 3] [--replicas 1,2]``. Every task is the same:
 a scripted controller (no LLM latency) runs OCR on a sign, then draw_boxes and crop in one turn, then
@@ -41,7 +41,8 @@ TASK = "Read the text on this sign, outline each line of text, and crop out the 
 REPLIES = [
     'Thought: read it\nAction: ocr\nAction Input: {"image": "image-1"}',
     "Thought: outline and crop\n"
-    'Action: draw_boxes\nAction Input: {"image": "image-1", "boxes": [[30, 30, 260, 55]], "labels": ["line"]}\n'
+    "Action: draw_boxes\n"
+    'Action Input: {"image": "image-1", "boxes": [[30, 30, 260, 55]], "labels": ["line"]}\n'
     'Action: crop\nAction Input: {"image": "image-1", "box": [25, 25, 265, 60]}',
     "Thought: done\nFinal Answer: outlined as image-2, cropped as image-3",
 ]
@@ -65,8 +66,8 @@ class Stats:
 
     def row(self) -> str:
         return (
-            f"{self.label:<34} {self.rate:8.2f} {self.quantile(0.5) * 1e3:9.0f} {self.quantile(0.95) * 1e3:9.0f}"
-            f" {self.errors:7d}"
+            f"{self.label:<34} {self.rate:8.2f} {self.quantile(0.5) * 1e3:9.0f} "
+            f"{self.quantile(0.95) * 1e3:9.0f} {self.errors:7d}"
         )
 
 
@@ -266,7 +267,8 @@ def main() -> None:
                 server.stop()
 
     print(
-        f"\n{args.clients} concurrent clients x {args.tasks} tasks (ocr -> draw_boxes + crop, scripted controller)"
+        f"\n{args.clients} concurrent clients x {args.tasks} tasks "
+        "(ocr -> draw_boxes + crop, scripted controller)"
     )
     print(f"{'':<34} {'tasks/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'errors':>7}")
     for row in rows:

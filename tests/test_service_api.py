@@ -116,7 +116,7 @@ def test_a_task_streams_its_events_and_returns_the_sdk_result(orch):
         assert [seq for seq, _, _ in stream] == list(range(1, len(stream) + 1))
         kinds = [kind for _, kind, _ in stream]
         assert kinds[0] == "start" and kinds[-1] == "end" and "tool_end" in kinds
-        assert [e for _, k, e in stream if k == "tool_end"][0]["new_handles"] == ["image-2"]
+        assert next(e for _, k, e in stream if k == "tool_end")["new_handles"] == ["image-2"]
         assert [k for _, k, _ in events(client, task_id, **{"Last-Event-ID": "2"})] == kinds[2:]
 
         body = finished(client, task_id)
@@ -231,7 +231,7 @@ def test_a_pending_task_is_approved_and_runs_on(orch):
 
 
 def test_results_events_and_cancel_work_through_another_replica(orch):
-    """Two ingress replicas share the task database: a task run by one is followed and cancelled via the other."""
+    """Two ingress replicas share the task database: one runs a task, the other follows and cancels it."""
     with service(orch, replies=SLEEPY) as replica_a, service(orch, replies=SLEEPY) as replica_b:
         task_id = submit(replica_a, task="wait on replica a").json()["task_id"]
         cancel = replica_b.post(f"/v1/tasks/{task_id}/cancel", headers=auth("alice")).json()

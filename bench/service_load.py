@@ -119,7 +119,15 @@ def in_process(image: bytes, clients: int, tasks: int) -> Stats:
     from llm.scripted import ScriptedChatModel
     from orchestrator import Orchestrator
 
-    with Orchestrator.local(config(Path(tempfile.mkdtemp(prefix="mmr-load-sdk-")))) as orch:
+    for attempt in range(3):  # a busy shared machine sometimes times out starting Ray: try again
+        try:
+            orch = Orchestrator.local(config(Path(tempfile.mkdtemp(prefix="mmr-load-sdk-"))))
+            break
+        except Exception as err:
+            if attempt == 2:
+                raise
+            print(f"Ray did not start (attempt {attempt + 1}): {err}")
+    with orch:
 
         def one(_: int) -> bool:
             return orch.run(TASK, images=[image], chat_model=ScriptedChatModel(REPLIES)).ok
@@ -149,6 +157,13 @@ class Service:
             "MM_REACTOR_API_KEY": KEY,
         }
         self.log = self.root / "serve.log"
+        for attempt in range(3):  # a busy shared machine sometimes times out starting Ray: try again
+            if self._start():
+                return
+            print(f"the service did not start (attempt {attempt + 1}):\n{self.log.read_text()[-1500:]}")
+        raise RuntimeError("the service did not start three times; see above")
+
+    def _start(self) -> bool:
         command = [
             sys.executable,
             "-m",
@@ -166,8 +181,10 @@ class Service:
         while "press Ctrl-C" not in self.log.read_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.process.kill()
-                raise RuntimeError(f"the service did not start:\n{self.log.read_text()[-3000:]}")
+                self.process.wait()
+                return False
             time.sleep(1)
+        return True
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)

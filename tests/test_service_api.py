@@ -17,8 +17,10 @@ from PIL import Image
 from llm.base import LLMError
 from llm.scripted import ScriptedChatModel
 from orchestrator.config import ServiceConfig
+from orchestrator.errors import InputError
 from orchestrator.result import Result
 from orchestrator.service.app import create_app
+from orchestrator.service.client import Client
 from orchestrator.service.host import ServiceHost
 from orchestrator.service.keys import hash_key
 
@@ -104,7 +106,9 @@ def test_every_v1_route_needs_a_valid_key(orch):
             assert wrong.status_code == 401
         assert client.get("/healthz").json() == {"status": "ok"}
         assert "/v1/tasks" in client.get("/openapi.json").json()["paths"]
-        assert client.get("/docs").status_code == 200
+        docs = client.get("/docs").text
+        assert "/docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs  # works offline
+        assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_a_task_streams_its_events_and_returns_the_sdk_result(orch):
@@ -254,3 +258,38 @@ def test_metrics_and_the_expert_catalogue(orch):
         assert "box" in experts["crop"]["arguments"]["properties"]
         assert experts["crop"]["replicas"]["running"] >= 1 and experts["crop"]["status"] == "HEALTHY"
         assert client.get("/readyz").json()["status"] == "ready"
+
+
+def _remote(http: TestClient, who: str = "alice") -> Client:
+    """The remote Client, talking to the in-process app through the TestClient."""
+    client = Client("http://testserver", api_key=KEYS[who])
+    client._http.close()
+    http.headers.update(auth(who))
+    client._http = http
+    return client
+
+
+def test_the_remote_client_approves_denies_and_cancels(orch):
+    orch.config.approval_required = ["crop"]
+    try:
+        with service(orch) as http:
+            client = _remote(http)
+            pending = client.run("crop the corner", images=[png()], session="client-approve")
+            assert pending.status == "pending" and pending.approval[0]["tool"] == "crop"
+            done = client.approve("client-approve", reason="fine")
+            assert done.status == "answered" and done.artifacts["image-2"].load().shape == (10, 20, 3)
+            assert [t["status"] for t in client.session_tasks("client-approve")] == ["answered"]
+            assert client.run("crop it", images=[png()], session="client-deny").status == "pending"
+            denied = client.deny("client-deny", reason="not now")
+            assert denied.status == "answered" and "image-2" not in denied.artifacts
+            with pytest.raises(InputError, match="no run waiting for approval"):
+                client.approve("client-deny")
+    finally:
+        orch.config.approval_required = []
+    with service(orch, replies=SLEEPY) as http:
+        client = _remote(http)
+        events = client.stream("wait", session="client-cancel")
+        assert next(events).type == "start"
+        assert client.cancel("client-cancel") is True
+        assert next(e for e in events if e.type == "end").result.status == "cancelled"
+        assert client.cancel("client-cancel") is False

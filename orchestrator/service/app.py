@@ -23,7 +23,7 @@ def create_app(host: ServiceHost) -> FastAPI:
         title="mm-reactor",
         description=DESCRIPTION,
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # pages.py serves /docs with local Swagger UI files
         redoc_url=None,
         openapi_url="/openapi.json",
     )

@@ -6,9 +6,13 @@ files are a fixed list read from the package: a request names one of them, never
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
+from swagger_ui_bundle import swagger_ui_path
 
 from orchestrator.service.assets import SCRIPTS, STATIC, STYLES
 from orchestrator.service.limits import ApiError
@@ -21,6 +25,9 @@ PAGE_SCRIPTS = ("sse.js", "app.js")
 PAGE_STYLES = ("app.css",)
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 _FILES = {name: (STATIC / name).read_bytes() for name in (*SCRIPTS, *STYLES, *PAGE_SCRIPTS, *PAGE_STYLES)}
+_DOCS_FILES = {
+    name: (Path(swagger_ui_path) / name).read_bytes() for name in ("swagger-ui-bundle.js", "swagger-ui.css")
+}
 _POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; "
     "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -53,6 +60,28 @@ def static(name: str) -> Response:
     media = _TYPES[name[name.rfind(".") :]]
     return Response(
         data, media_type=media, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    )
+
+
+@router.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    """The OpenAPI page, its Swagger UI files served from here (no CDN: it works offline)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="mm-reactor API",
+        swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs-assets/swagger-ui.css",
+        swagger_favicon_url="data:,",
+    )
+
+
+@router.get("/docs-assets/{name}", include_in_schema=False)
+def docs_asset(name: str) -> Response:
+    data = _DOCS_FILES.get(name)
+    if data is None:
+        raise ApiError(404, f"no file {name!r}")
+    return Response(
+        data, media_type=_TYPES[name[name.rfind(".") :]], headers={"Cache-Control": "max-age=86400"}
     )
 
 

@@ -106,9 +106,20 @@ def test_every_v1_route_needs_a_valid_key(orch):
             assert wrong.status_code == 401
         assert client.get("/healthz").json() == {"status": "ok"}
         assert "/v1/tasks" in client.get("/openapi.json").json()["paths"]
+        preflight = {"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST"}
+        assert "access-control-allow-origin" not in client.options("/v1/tasks", headers=preflight).headers
         docs = client.get("/docs").text
         assert "/docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs  # works offline
         assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_cors_is_only_for_configured_origins(orch):
+    with service(orch, cors_origins=["http://ui.example"]) as client:
+        asked = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        allowed = client.options("/v1/tasks", headers=asked | {"Origin": "http://ui.example"})
+        assert allowed.headers["access-control-allow-origin"] == "http://ui.example"
+        other = client.options("/v1/tasks", headers=asked | {"Origin": "http://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
 
 
 def test_a_task_streams_its_events_and_returns_the_sdk_result(orch):

@@ -236,7 +236,7 @@ class TaskManager:
     def _finish(self, task_id: str, seq: int, event: RunFinished) -> None:
         result = event.result
         self.store.grant_artifacts(result.session, artifact_grants(result.artifacts))
-        self.store.finish(task_id, result.status, public_result(result))
+        self.store.finish(task_id, result.status, public_result(result), last_seq=seq)
         self._emit(task_id, seq, event)
 
     def _watch_cancels(self) -> None:

@@ -156,13 +156,16 @@ class TaskStore:
         params += [task_id, *([expect] if expect else [])]
         return self._run(sql, *params) == 1
 
-    def finish(self, task_id: str, status: str, result: dict[str, Any]) -> None:
+    def finish(self, task_id: str, status: str, result: dict[str, Any], last_seq: int | None = None) -> None:
+        """Store the task's Result and final status; ``last_seq``: the number its end event will have
+        (set first, so a follower never takes a finished task's stream for complete before that event)."""
         self._run(
-            "UPDATE mmr_tasks SET status = ?, result = ?, updated_at = ?, cancel_requested = 0 "
-            "WHERE task_id = ?",
+            "UPDATE mmr_tasks SET status = ?, result = ?, updated_at = ?, cancel_requested = 0, "
+            "last_seq = COALESCE(?, last_seq) WHERE task_id = ?",
             status,
             json.dumps(result),
             time.time(),
+            last_seq,
             task_id,
         )
 

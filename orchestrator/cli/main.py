@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     served.add_argument(
         "--demo", action="store_true", help="use the offline demo's replayed controller policy"
     )
+    served.add_argument(
+        "--experts-only", action="store_true", help="deploy only the experts, no HTTP service"
+    )
     served.set_defaults(func=serve)
     experts = sub.add_parser("experts", help="list the experts deployed on the cluster")
     experts.add_argument("--config", help="YAML config (for the app-name prefix)")

@@ -56,9 +56,26 @@ def _with_keys(config: ReactorConfig, local: bool) -> tuple[ReactorConfig, str]:
     return config.model_copy(update={"service": service}), note
 
 
+def _experts_only(args: argparse.Namespace) -> int:
+    from orchestrator.serving.runtime import ExpertRuntime
+
+    if args.local:
+        raise ConfigError("--experts-only deploys to a running cluster; it does not combine with --local")
+    config = cluster_config(args)
+    runtime = ExpertRuntime(config.ray)
+    runtime.preflight(config.enabled_experts())
+    runtime.start()
+    deployed = runtime.deploy(config.enabled_experts(), app_prefix=config.ray.app_prefix)
+    print(f"deployed {len(deployed)} experts on {runtime.address}: " + ", ".join(d.name for d in deployed))
+    runtime.disconnect()
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     from orchestrator.service.deploy import deploy_service, service_url
 
+    if args.experts_only:
+        return _experts_only(args)
     config, note = _with_keys(_service_config(args), args.local)
     con = console()
     if args.demo:
@@ -69,6 +86,7 @@ def serve(args: argparse.Namespace) -> int:
     with progress(con, f"starting the experts and the service on {where} …"):
         runtime = deploy_service(config, local=args.local)
     url = service_url(config)
+    con.print(f"deployed {len(runtime.catalogue)} experts: {', '.join(runtime.catalogue.names())}")
     con.print(f"mm-reactor is serving at {url}/ (web page), {url}/docs (API), {url}/v1 (REST)")
     con.print(note)
     if not args.local:

@@ -41,6 +41,7 @@ bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/resume.py
 	$(BIN)/python bench/memory_growth.py
 	$(BIN)/python bench/ocr_speed.py
+	$(BIN)/python bench/service_load.py
 
 clean:
 	rm -rf $(VENV) reactor-demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -28,6 +28,7 @@ __all__ = [
     "ExpertDeployment",
     "RayConfig",
     "ReactorConfig",
+    "ServiceConfig",
     "default_data_dir",
     "load_config",
 ]
@@ -101,6 +102,35 @@ class RayConfig(BaseModel):
     )
 
 
+class ServiceConfig(BaseModel):
+    """The HTTP service (``reactor serve``): where it listens, its ingress replicas, its keys and limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="the address Serve's HTTP proxy binds (loopback)")
+    port: int = Field(default=8000, ge=1, le=65535)
+    num_replicas: int | None = Field(default=1, ge=1, description="ingress replicas; >1 needs postgres")
+    autoscaling_config: dict[str, Any] | None = None
+    max_ongoing_requests: int = Field(default=1024, ge=1, description="per replica; an event stream is one")
+    ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.25})
+    worker_threads: int = Field(default=32, ge=1, le=1024, description="tasks one replica runs at once")
+    api_key_hashes: list[str] = Field(
+        default_factory=list,
+        description="'sha256:<hex>' of each accepted API key (`reactor key`); MM_REACTOR_API_KEYS adds keys",
+    )
+    max_tasks_per_key: int = Field(default=8, ge=1, description="queued or running tasks per API key")
+    requests_per_minute: int = Field(default=600, ge=1, description="requests per API key per replica")
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="one request's whole body")
+    max_upload_images: int = Field(default=16, ge=1)
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS (off)")
+
+    @model_validator(mode="after")
+    def _replicas_or_autoscaling(self) -> ServiceConfig:
+        if self.autoscaling_config is not None:
+            self.num_replicas = None
+        return self
+
+
 class ReactorConfig(BaseModel):
     """The whole configuration of an orchestrator."""
 
@@ -149,6 +179,7 @@ class ReactorConfig(BaseModel):
     )
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     experts: dict[str, ExpertDeployment] = Field(default_factory=dict)
 
     def enabled_experts(self) -> dict[str, ExpertDeployment]:

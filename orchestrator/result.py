@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from experts.protocol import PIXEL_KINDS
 from orchestrator.agent.state import StepRecord
-from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
+from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, artifact_uri
 
 __all__ = ["ArtifactInfo", "PlanNode", "Result", "Step", "describe_artifact"]
 
@@ -63,6 +63,12 @@ class ArtifactInfo(BaseModel):
         info._origin = store  # a plugin store cannot be found again from the URL alone
         return info
 
+    def located(self, store: ArtifactStore) -> ArtifactInfo:
+        """This artifact, its bytes read from ``store`` (the remote ``Client`` gives its HTTP store)."""
+        info = self.model_copy()
+        info._origin = store
+        return info
+
     def _store(self) -> ArtifactStore:
         if self._origin is not None:
             return self._origin
@@ -83,14 +89,12 @@ class ArtifactInfo(BaseModel):
             "producer_step": self.producer_step,
             "producer": self.producer,
             "parents": self.parents,
-            "uri": f"{self.path.parent.name}/{self.path.name}"
-            if self.path is not None
-            else "/".join(self.url.rsplit("/", 2)[1:]),
+            "uri": artifact_uri(self.kind, self.id),  # content-addressed: the same under any root
         }
 
     def save(self, directory: str | Path) -> Path:
         """Copy the artifact into ``directory`` as ``<handle>.<ext>``."""
-        suffix = self.path.suffix if self.path is not None else "." + self.url.rsplit(".", 1)[-1]
+        suffix = Path(artifact_uri(self.kind, self.id)).suffix
         target = Path(directory) / f"{self.handle}{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.path is not None:

@@ -232,6 +232,19 @@ class Orchestrator:
         one); arguments may reference earlier outputs as ``<step-k>`` (or ``<step-k>.field``). An
         invalid plan raises :class:`InputError` listing every problem, before any work.
         """
+        return _last(self.stream_plan(plan, images, videos=videos, inputs=inputs, session=session, task=task))
+
+    def stream_plan(
+        self,
+        plan: str | list | dict,
+        images: Any = None,
+        *,
+        videos: Any = None,
+        inputs: dict[str, Any] | None = None,
+        session: str | None = None,
+        task: str | None = None,
+    ) -> Iterator[Event]:
+        """:meth:`run_plan`, yielding its events; an invalid plan raises here, before the first event."""
         self._check_open()
         session = check_session(session)
         task = check_task(task or "run the given plan")
@@ -244,9 +257,8 @@ class Orchestrator:
             raise InputError("the plan cannot run:\n- " + "\n- ".join(err.problems)) from None
         budget = check_max_steps(max(1, len(checked.steps)), 200)
         extra: dict[str, Any] = {"plan": checked.to_json(), "plan_results": None, "pipeline": True}
-        result = _last(self.runner.start(task, staged, session, budget, _NoController(), extra=extra))
-        result.plan_repairs = checked.repairs
-        return result
+        events = self.runner.start(task, staged, session, budget, _NoController(), extra=extra)
+        return _with_plan_repairs(events, checked.repairs)
 
     def pending_run(self, session: str) -> dict[str, Any] | None:
         """The session's unfinished run (a stopped process, or waiting for approval), or None."""
@@ -270,13 +282,19 @@ class Orchestrator:
     def _decide(
         self, session: str, approved: bool, reason: str | None, chat_model: ChatModel | None
     ) -> Result:
+        return _last(self.stream_decision(session, approved, reason=reason, chat_model=chat_model))
+
+    def stream_decision(
+        self, session: str, approved: bool, *, reason: str | None = None, chat_model: ChatModel | None = None
+    ) -> Iterator[Event]:
+        """:meth:`approve` (or :meth:`deny`) the pending calls, yielding the continued run's events."""
         self._check_open()
         session = check_session(session)
         unfinished = self.runner.unfinished(session)
         if unfinished is None or not unfinished["awaiting_approval"]:
             raise InputError(f"session {session!r} has no run waiting for approval")
         command: Command = Command(resume={"approved": approved, "reason": reason})
-        return _last(self.runner.resume(session, self._controller(chat_model), command=command))
+        return self.runner.resume(session, self._controller(chat_model), command=command)
 
     def cancel(self, session: str) -> bool:
         """Stop the session's running task (from another thread): no new calls; it keeps what it made."""
@@ -346,6 +364,13 @@ class _NoController:
 
     def complete(self, messages: list[ChatMessage], *, stop: list[str] | None = None) -> str:
         raise LLMError("an explicit plan runs without a controller LLM; nothing should ask it")
+
+
+def _with_plan_repairs(events: Iterator[Event], repairs: list[str]) -> Iterator[Event]:
+    for event in events:
+        if event.type == "end":
+            event.result.plan_repairs = repairs
+        yield event
 
 
 def _last(events: Iterator[Event]) -> Result:

@@ -56,7 +56,7 @@ def test_reactor_serve_then_attach_then_list(ray_session, tmp_path, capsys):
             }
         )
     )
-    assert main(["serve", "--config", str(config_file), "--address", "auto"]) == 0
+    assert main(["serve", "--experts-only", "--config", str(config_file), "--address", "auto"]) == 0
     assert "deployed 1 experts" in capsys.readouterr().out
     assert "srv-noop" in serve.status().applications
     script = ScriptedChatModel(

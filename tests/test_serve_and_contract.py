@@ -16,7 +16,8 @@ from experts.deployment import build_expert_app
 from experts.protocol import PixelRef, Reply, pixel_content_id
 from experts.registry import load_expert_class
 from orchestrator.agent.pixels import PixelCache
-from orchestrator.cli.main import _show, main
+from orchestrator.cli.main import main
+from orchestrator.cli.output import show as _show
 from orchestrator.events import ThoughtEvent, ToolFinished
 from orchestrator.storage.artifacts import ArtifactStore
 

@@ -13,9 +13,17 @@ from collections.abc import Callable
 from PIL import Image, ImageDraw, ImageFont
 
 from llm.base import ChatMessage
+from llm.config import ControllerConfig
 from llm.scripted import ScriptedChatModel
 
-__all__ = ["DEMO_LINES", "DEMO_TASK", "demo_controller", "last_observations", "make_demo_image"]
+__all__ = [
+    "DEMO_LINES",
+    "DEMO_TASK",
+    "demo_backend",
+    "demo_controller",
+    "last_observations",
+    "make_demo_image",
+]
 
 DEMO_TASK = "Read the text on this sign, outline each line of text, and crop out the first line."
 DEMO_LINES = ("FRESH BREAD DAILY", "OPEN 7AM - 6PM", "CLOSED ON MONDAYS")
@@ -106,3 +114,9 @@ def demo_controller() -> ScriptedChatModel:
     """The replayed demo policy (labelled as a replay in every result)."""
     policy: list[str | Callable[[list[ChatMessage]], str]] = [_read_first, _outline_and_crop, _answer]
     return ScriptedChatModel(policy, label="scripted replay (offline demo policy)")
+
+
+def demo_backend(config: ControllerConfig) -> ScriptedChatModel:
+    """The demo policy as a controller backend, for ``reactor serve --local --demo``: in a config,
+    ``controller: {backend: {class: orchestrator.cli.demo:demo_backend}}``."""
+    return demo_controller()

@@ -69,11 +69,12 @@ class ExpertRuntime:
                 + "\nInstall them, or disable those experts in the config (enabled: false)."
             )
 
-    def start(self) -> None:
+    def start(self, http_options: dict[str, Any] | None = None) -> None:
         """Join the configured cluster (or the one already initialised); else start an embedded one.
 
         Ray's auth mode is never changed here: a joined cluster keeps its own, and an embedded one
-        takes Ray's default (or ``RAY_AUTH_MODE`` when the caller set it).
+        takes Ray's default (or ``RAY_AUTH_MODE`` when the caller set it). ``http_options``: Serve's
+        HTTP proxy (``reactor serve``); by default Serve runs without one.
         """
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
@@ -95,7 +96,9 @@ class ExpertRuntime:
                 raise DeploymentError(f"could not start or join {where}: {err}") from err
             self._started_ray = True
         try:
-            serve.start(http_options={"location": "NoServer"}, logging_config={"log_level": "WARNING"})
+            serve.start(
+                http_options=http_options or {"location": "NoServer"}, logging_config={"log_level": "WARNING"}
+            )
         except Exception as err:
             raise DeploymentError(f"could not start Ray Serve: {err}") from err
 

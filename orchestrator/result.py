@@ -130,6 +130,10 @@ class Step(BaseModel):
     attempts: int = 1
     """How often the call was sent: 2 when its replica died before answering and the call, being
     idempotent, was sent again to a live replica."""
+    plan_step: int | None = None
+    """The id of the plan step this call ran (None: a call the controller asked for itself)."""
+    map_index: int | None = None
+    """For a call of a map step, the index of its item (from 0)."""
 
 
 class PlanNode(BaseModel):
@@ -139,8 +143,12 @@ class PlanNode(BaseModel):
     tool: str
     arguments: dict[str, Any]
     dependencies: list[int]
+    map: list[str] | None = None
+    """The arguments a map step maps over (one call per item); None for a single call."""
     step: int | None = None
-    """The ``index`` of the trace step that ran it; None when it did not run."""
+    """The ``index`` of the trace step that ran it (a map step's first item); None when it did not run."""
+    steps: list[int] = []
+    """Every trace step that ran it, in order (a map step's calls, one per item)."""
 
 
 class Result(BaseModel):
@@ -233,11 +241,18 @@ class Result(BaseModel):
         )
 
 
-_PLAN_STEP = re.compile(r"plan step (\d+)")
+_PLAN_STEP = re.compile(r"plan step (\d+)\b")  # the thought of a step recorded before ``plan_step`` was
+
+
+def _plan_step_of(step: StepRecord) -> int | None:
+    if "plan_step" in step:
+        return step["plan_step"]
+    match = _PLAN_STEP.match(step["thought"])
+    return int(match.group(1)) if match else None
 
 
 def _link_plans(plans: list[list[dict[str, Any]]], steps: list[StepRecord]) -> list[list[PlanNode]]:
-    """The plans with, for each plan step, the trace step that ran it (its thought is ``plan step N``)."""
+    """The plans with, for each plan step, the trace steps that ran it (``StepRecord.plan_step``)."""
     if not plans:
         return []
     nodes = [[PlanNode.model_validate(s) for s in plan] for plan in plans]
@@ -245,15 +260,16 @@ def _link_plans(plans: list[list[dict[str, Any]]], steps: list[StepRecord]) -> l
     # A plan given with the run (run_plan) starts before any plan a controller turn accepted.
     starts = ([0] * max(0, len(plans) - len(accepted)) + accepted)[-len(plans) :]
     for step in steps:
-        match = _PLAN_STEP.fullmatch(step["thought"])
-        if step["tool"] is None or match is None:
+        plan_step = _plan_step_of(step)
+        if step["tool"] is None or plan_step is None:
             continue
-        current = max((k for k, start in enumerate(starts) if start < step["index"]), default=None)
+        current = max((k for k, start in enumerate(starts) if start <= step["index"]), default=None)
         if current is None:
             continue
         for node in nodes[current]:
-            if node.id == int(match.group(1)) and node.step is None:
-                node.step = step["index"]
+            if node.id == plan_step and (node.step is None or node.map):
+                node.steps.append(step["index"])
+                node.step = node.steps[0]
     return nodes
 
 

@@ -154,6 +154,10 @@ class StepRecord(_StepRecordBase, total=False):
     """The call handed the user's whole task to an expert that answers tasks end to end."""
     attempts: int
     """How often the call was sent (2: it was sent again after its replica died)."""
+    plan_step: int | None
+    """The id of the plan step the call ran (None: a controller's own call)."""
+    map_index: int | None
+    """For a map step's call, the index of its item (from 0)."""
 
 
 class _RunKey(TypedDict):

@@ -163,6 +163,11 @@ def test_a_plan_maps_an_image_expert_over_the_frames(orch, served, clip) -> None
     assert [r.parents for r in resized] == [["image-4"], ["image-5"], ["image-6"]]
     assert all(r.shape == [5, 5] for r in resized)
     assert "step 1 crop -> image-4, image-5, image-6" in result.answer
+    # the trace says which plan step (and item) each call ran, and the plan links every call
+    assert [(s.plan_step, s.map_index) for s in crops] == [(1, 0), (1, 1), (1, 2)]
+    nodes = {node.id: node for node in result.plans[0]}
+    assert nodes[1].map == ["image"] and nodes[1].steps == [s.index for s in crops]
+    assert nodes[1].step == crops[0].index and nodes[2].steps == [nodes[2].step]
 
 
 @pytest.mark.ray

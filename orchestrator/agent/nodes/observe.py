@@ -128,6 +128,8 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "repairs": list(call.get("repairs", [])),
                 "answers_task": _answers_task(call, runtime.context),
                 "attempts": outcome.get("attempts", 1),
+                "plan_step": call.get("plan_step"),
+                "map_index": call.get("map_index"),
             }
         )
     update: dict[str, Any] = {"steps": steps, "outcomes": [], "plan_results": plan_results}

@@ -67,8 +67,11 @@
     const edges = plan.flatMap((p) => (p.dependencies || []).map((d) => [d, p.id]));
     return M.drawDag(nodes, edges, (node, group) => {
       const { p } = node;
-      const step = p.step === null || p.step === undefined ? null : view.steps[p.step];
-      const status = !step ? "not run" : step.error ? "failed" : "ok";
+      const ran = (p.steps && p.steps.length ? p.steps : p.step === null || p.step === undefined ? [] : [p.step])
+        .map((i) => view.steps[i]).filter(Boolean);
+      const step = ran.length ? ran[0] : null;
+      const failed = ran.filter((s) => s.error);
+      const status = !step ? "not run" : failed.length ? "failed" : "ok";
       group.classList.add(`mmr-plan-${status.replace(" ", "-")}`);
       group.dataset.planStep = String(p.id);
       if (step) {
@@ -76,10 +79,12 @@
         group.addEventListener("click", () => view.showStep(step.index));
       }
       group.appendChild(M.svgText(`#${p.id} ${p.tool}`, { x: 10, y: 20, class: "mmr-node-title" }, 22));
-      const made = step && step.new_handles.length ? ` → ${step.new_handles.join(", ")}` : "";
-      const detail = step ? `step ${step.index} · ${status}${made}` : status;
+      const handles = ran.flatMap((s) => s.new_handles);
+      const made = handles.length ? ` → ${handles.length > 3 ? `${handles.length} artifacts` : handles.join(", ")}` : "";
+      const where = p.map ? `map over ${p.map.join(", ")}: ${ran.length} calls` : step ? `step ${step.index}` : "";
+      const detail = step ? `${where} · ${status}${made}` : p.map ? `${where} · ${status}` : status;
       group.appendChild(M.svgText(detail, { x: 10, y: 38, class: "mmr-node-sub" }, 28));
-      group.appendChild(M.s("title", null, `${p.tool} ${JSON.stringify(p.arguments)}${step && step.error ? `\n${step.error}` : ""}`));
+      group.appendChild(M.s("title", null, `${p.tool} ${JSON.stringify(p.arguments)}${failed.length ? `\n${failed[0].error}` : ""}`));
     }, { className: "mmr-plan-graph", label: "plan", nodeWidth: 200, nodeHeight: 48 });
   };
 

@@ -22,7 +22,9 @@ from experts.base import (
 )
 from experts.maps import MAP_KINDS, NewDepth, NewHed, NewMap, NewMlsd, NewNormal, NewPose, NewScribble
 from experts.protocol import PIXEL_KINDS, PixelRef, pack_output, pixel_content_id
-from orchestrator.agent.nodes.plan_wave import ReferenceError, resolve_references
+from orchestrator.agent.plan_kinds import ANY, Kind
+from orchestrator.agent.plan_refs import Resolver, UnresolvedReference
+from orchestrator.agent.plan_validate import input_wants
 from orchestrator.storage.artifacts import ArtifactStore, artifact_uri
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,15 +108,25 @@ def test_the_store_keeps_a_map_as_a_png_of_its_kind(tmp_path: Path) -> None:
         store.put("hed", pixels[:, :, 0])
 
 
+def _wants(*kinds: str) -> Kind:
+    return Kind(kinds[0], artifact=True, alternatives=kinds if len(kinds) > 1 else ())
+
+
+def _nothing_stored(handle: str) -> None:
+    raise UnresolvedReference(handle)
+
+
 def test_a_plan_reference_resolves_to_the_kind_a_field_takes() -> None:
     results = {"0": {"ok": True, "handles": {"depth": ["depth-1"]}, "output": {}}}
-    assert resolve_references("<step-0>", ("depth", "image"), results) == "depth-1"
-    assert resolve_references("<step-0>", (*MAP_KINDS, "image"), results) == "depth-1"
+    resolver = Resolver(results, lambda step_id: ANY, _nothing_stored)
+    assert input_wants(TakesDepth)["depth"] == _wants("depth", "image")  # what a plan step's field takes
+    assert resolver.resolve("<step-0>", _wants("depth", "image")) == "depth-1"
+    assert resolver.resolve("<step-0>", _wants(*MAP_KINDS, "image")) == "depth-1"
     results["1"] = {"ok": True, "handles": {"image": ["image-2"], "hed": ["hed-1"]}, "output": {}}
-    assert resolve_references("<step-1>", ("hed", "image"), results) == "hed-1"  # the preferred kind
-    assert resolve_references("<step-1>", "image", results) == "image-2"
-    with pytest.raises(ReferenceError, match="that step produced no pose or image"):
-        resolve_references("<step-0>", ("pose", "image"), results)
+    assert resolver.resolve("<step-1>", _wants("hed", "image")) == "hed-1"  # the preferred kind
+    assert resolver.resolve("<step-1>", _wants("image")) == "image-2"
+    with pytest.raises(UnresolvedReference, match="that step produced no pose or image"):
+        resolver.resolve("<step-0>", _wants("pose", "image"))
 
 
 def test_the_renderer_draws_every_map_kind_as_a_picture() -> None:

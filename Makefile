@@ -41,6 +41,9 @@ bench: $(STAMP)  ## side-by-side benchmarks (each prints its ratios)
 	$(BIN)/python bench/resume.py
 	$(BIN)/python bench/memory_growth.py
 	$(BIN)/python bench/ocr_speed.py
+	$(BIN)/python bench/video_throughput.py
+	$(BIN)/python bench/annotator_batching.py
+	$(BIN)/python bench/segment_all_points.py
 	$(BIN)/python bench/service_load.py
 
 clean:

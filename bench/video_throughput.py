@@ -113,9 +113,8 @@ def main() -> None:
         rates = f"{sampled / seconds:12.1f} {total / seconds:12.1f}"
         print(f"{name:14} {seconds:8.3f} {rates} {seconds / base:12.2f}x")
     clip_only = statistics.median(times["classify 16"]) - base
-    print(
-        f"CLIP on {SAMPLED} frames + {len(LABELS)} labels: {clip_only:.3f} s ({SAMPLED / clip_only:.1f} frames/s)"
-    )
+    rate = SAMPLED / clip_only
+    print(f"CLIP on {SAMPLED} frames + {len(LABELS)} labels: {clip_only:.3f} s ({rate:.1f} frames/s)")
 
 
 if __name__ == "__main__":

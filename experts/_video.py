@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import WithJsonSchema
 
 from experts._video_io import Frame, VideoFile, VideoInfo
-from experts.base import _ref_validator
+from experts.artifact_types import _ref_validator
 
 __all__ = ["VideoData", "VideoRef"]
 

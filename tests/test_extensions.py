@@ -40,7 +40,7 @@ else:  # pragma: no cover
     tomllib = pytest.importorskip("tomli")
 
 REPO = Path(__file__).resolve().parents[1]
-NOT_EXPERTS = {"base", "deployment", "deployment_defaults", "maps", "protocol", "registry"}
+NOT_EXPERTS = {"artifact_types", "base", "deployment", "deployment_defaults", "maps", "protocol", "registry"}
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from experts._clip_encoder import ClipEncoder
 from experts._geometry import Box, check_box_inside
-from experts._loading import DeviceSettings, load_model
+from experts._loading import DeviceSettings
 from experts.base import Expert, ExpertError, ImageRef, NewBoxes
-from loading import pick_device, pick_dtype
 
 
 class ClipInput(BaseModel):
@@ -130,15 +130,9 @@ class Clip(Expert[ClipInput, ClipOutput]):
     settings: ClipSettings
 
     def setup(self) -> None:
-        from transformers import AutoProcessor, CLIPModel
-
         s = self.settings
-        self._device = pick_device(s.device)
-        self._dtype = pick_dtype(s.dtype, self._device)
-        self._processor = load_model(AutoProcessor.from_pretrained, s.model, expert=self.name)
-        model = load_model(CLIPModel.from_pretrained, s.model, expert=self.name, dtype=self._dtype)
-        self._model = model.to(self._device).eval()
-        self._scale = float(self._model.logit_scale.detach().exp())
+        self._clip = ClipEncoder(s.model, device=s.device, dtype=s.dtype, expert=self.name)
+        self._scale = self._clip.scale
 
     def run(self, inputs: ClipInput) -> ClipOutput:
         result = self.run_batch([inputs])[0]
@@ -201,19 +195,7 @@ class Clip(Expert[ClipInput, ClipOutput]):
 
     def _embed(self, images: list[Any], texts: list[str]) -> tuple[Any, Any]:
         """Unit-length image and text embeddings (CPU float32)."""
-        import torch
-
-        pixels = self._processor(images=images, return_tensors="pt")["pixel_values"]
-        tokens = self._processor(text=texts, padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            image_out = self._model.get_image_features(pixel_values=pixels.to(self._device, self._dtype))
-            text_out = self._model.get_text_features(
-                input_ids=tokens["input_ids"].to(self._device),
-                attention_mask=tokens["attention_mask"].to(self._device),
-            )
-        image_emb = torch.nn.functional.normalize(image_out.pooler_output.float().cpu(), dim=-1)
-        text_emb = torch.nn.functional.normalize(text_out.pooler_output.float().cpu(), dim=-1)
-        return image_emb, text_emb
+        return self._clip.embed(images, texts)
 
     def _answer(self, inputs: ClipInput, plan: _Plan, image_emb: Any, text_emb: Any) -> ClipOutput:
         """Softmax over the item's labels (classify) or images (rank) of the scaled cosine similarities."""

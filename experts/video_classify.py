@@ -6,13 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from experts._loading import load_model
+from experts._clip_encoder import ClipEncoder
 from experts._video import VideoRef
 from experts._video_io import Frame
 from experts.base import Expert, ExpertError
 from experts.clip import ClipSettings
 from experts.video_frames import uniform_indices
-from loading import pick_device, pick_dtype
 
 
 class VideoClassifyInput(BaseModel):
@@ -60,15 +59,9 @@ class VideoClassify(Expert[VideoClassifyInput, VideoClassifyOutput]):
     settings: VideoClassifySettings
 
     def setup(self) -> None:
-        from transformers import AutoProcessor, CLIPModel
-
         s = self.settings
-        self._device = pick_device(s.device)
-        self._dtype = pick_dtype(s.dtype, self._device)
-        self._processor = load_model(AutoProcessor.from_pretrained, s.model, expert=self.name)
-        model = load_model(CLIPModel.from_pretrained, s.model, expert=self.name, dtype=self._dtype)
-        self._model = model.to(self._device).eval()
-        self._scale = float(self._model.logit_scale.detach().exp())
+        self._clip = ClipEncoder(s.model, device=s.device, dtype=s.dtype, expert=self.name)
+        self._scale = self._clip.scale
 
     def run(self, inputs: VideoClassifyInput) -> VideoClassifyOutput:
         result = self.run_batch([inputs])[0]
@@ -125,20 +118,8 @@ class VideoClassify(Expert[VideoClassifyInput, VideoClassifyOutput]):
         return inputs.video.frames(indices), labels
 
     def _embed(self, images: list[Any], texts: list[str]) -> tuple[Any, Any]:
-        """Unit-length image and text embeddings (CPU float32), as the clip expert computes them."""
-        import torch
-
-        pixels = self._processor(images=images, return_tensors="pt")["pixel_values"]
-        tokens = self._processor(text=texts, padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            image_out = self._model.get_image_features(pixel_values=pixels.to(self._device, self._dtype))
-            text_out = self._model.get_text_features(
-                input_ids=tokens["input_ids"].to(self._device),
-                attention_mask=tokens["attention_mask"].to(self._device),
-            )
-        image_emb = torch.nn.functional.normalize(image_out.pooler_output.float().cpu(), dim=-1)
-        text_emb = torch.nn.functional.normalize(text_out.pooler_output.float().cpu(), dim=-1)
-        return image_emb, text_emb
+        """Unit-length image and text embeddings (CPU float32)."""
+        return self._clip.embed(images, texts)
 
     @staticmethod
     def _answer(frames: list[Frame], labels: list[str], probs: Any) -> VideoClassifyOutput:

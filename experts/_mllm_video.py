@@ -13,7 +13,6 @@ Imported by the video MLLM experts' ``setup()`` only: it imports transformers at
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from PIL import Image
 from transformers import AutoConfig, BatchFeature
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
+from experts._chat_generate import generate_chat
 from experts._loading import load_model
 from experts._mllm_families import greedy_config, load_family
 from loading import ModelNotAvailable
@@ -103,7 +103,6 @@ class VideoMllm:
 
     def answer(self, videos: list[np.ndarray], prompts: list[str], max_new_tokens: list[int]) -> list[str]:
         """One left-padded batched ``generate``: ``prompts[i]`` about ``videos[i]`` (frames, H, W, 3)."""
-        import torch
 
         conversations = [
             [
@@ -114,23 +113,4 @@ class VideoMllm:
             ]
             for video, prompt in zip(videos, prompts, strict=True)
         ]
-        # sanitize_control_tokens: a question containing "<|video_pad|>" or similar stays plain text.
-        inputs = self.processor.apply_chat_template(
-            conversations,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            sanitize_control_tokens=True,
-            processor_kwargs={"padding": True, "padding_side": "left"},
-        )
-        inputs = inputs.to(self.model.device, dtype=self.model.dtype)  # dtype: floating tensors only
-        generation = copy.copy(self.generation)
-        generation.max_new_tokens = max(max_new_tokens)
-        with torch.inference_mode():
-            output = self.model.generate(**inputs, generation_config=generation)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [
-            self.processor.decode(row[:limit], skip_special_tokens=True).strip()
-            for row, limit in zip(new_tokens, max_new_tokens, strict=True)
-        ]
+        return generate_chat(self.processor, self.model, self.generation, conversations, max_new_tokens)

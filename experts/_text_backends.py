@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
+from experts._chat_generate import generate_chat
 from experts._loading import load_model
 from llm.base import ChatMessage, LLMError
 from llm.config import ControllerConfig
@@ -119,7 +120,6 @@ class MllmText:
         self.label = f"mllm ({family}) {model} on {self.device}, text only"
 
     def generate(self, requests: list[Request]) -> list[str]:
-        import torch
 
         conversations = [
             [
@@ -128,20 +128,8 @@ class MllmText:
             ]
             for r in requests
         ]
-        encoded = self.processor.apply_chat_template(
-            conversations,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            sanitize_control_tokens=True,  # "<image>" in a text stays text
-            processor_kwargs={"padding": True, "padding_side": "left"},
-        ).to(self.model.device)
-        generation = copy.copy(self.generation)
-        generation.max_new_tokens = max(r.max_new_tokens for r in requests)
-        with torch.inference_mode():
-            output = self.model.generate(**encoded, generation_config=generation)
-        return _decode(self.processor, output, encoded["input_ids"].shape[1], requests)
+        limits = [r.max_new_tokens for r in requests]
+        return generate_chat(self.processor, self.model, self.generation, conversations, limits)
 
 
 class Endpoint:

@@ -4,7 +4,6 @@ answer to the user's whole task."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from experts._chat_generate import generate_chat
 from experts._geometry import BOX_DESCRIPTION, Box, check_box_inside, size_text
 from experts._loading import DeviceSettings
 from experts.base import Expert, ExpertError, ImageRef, NewText
@@ -209,7 +209,6 @@ class Mllm(Expert[MllmInput, MllmOutput]):
 
     def _generate(self, requests: list[_Request]) -> list[str]:
         """Greedy answers for ``requests`` from one left-padded batched ``generate``."""
-        import torch
         from PIL import Image
 
         conversations = [
@@ -224,24 +223,5 @@ class Mllm(Expert[MllmInput, MllmOutput]):
             ]
             for r in requests
         ]
-        # sanitize_control_tokens: a question containing "<image>" or similar stays plain text.
-        inputs = self._processor.apply_chat_template(
-            conversations,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            sanitize_control_tokens=True,
-            processor_kwargs={"padding": True, "padding_side": "left"},
-        )
-        inputs = inputs.to(self._model.device, dtype=self._model.dtype)  # dtype: floating tensors only
-        generation = copy.copy(self._generation)
-        generation.max_new_tokens = max(r.max_new_tokens for r in requests)
-        with torch.inference_mode():
-            output = self._model.generate(**inputs, generation_config=generation)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        # Greedy decoding: an answer's first n tokens do not depend on how many more are generated.
-        return [
-            self._processor.decode(row[: r.max_new_tokens], skip_special_tokens=True).strip()
-            for row, r in zip(new_tokens, requests, strict=True)
-        ]
+        limits = [r.max_new_tokens for r in requests]
+        return generate_chat(self._processor, self._model, self._generation, conversations, limits)

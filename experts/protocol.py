@@ -27,11 +27,13 @@ from experts.maps import MAP_KINDS, MapKind, NewMap
 
 __all__ = [
     "IMAGE_KINDS",
+    "MAP_KINDS",
     "PIXEL_KINDS",
     "ErrorKind",
     "Failure",
     "MapKind",
     "NewArtifact",
+    "NewMap",
     "PixelRef",
     "Reply",
     "content_id",

@@ -6,13 +6,15 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from experts.protocol import PIXEL_KINDS
-from orchestrator.agent.state import StepRecord
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, artifact_uri
+
+if TYPE_CHECKING:  # the state's types only: the agent's modules (and LangGraph) stay off the client path
+    from orchestrator.agent.state import StepRecord
 
 __all__ = ["ArtifactInfo", "PlanNode", "Result", "Step", "describe_artifact"]
 

@@ -77,7 +77,9 @@ def test_bad_values_are_refused(tmp_path):
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         store.put("image", np.zeros((3, 3), np.float32))
     with pytest.raises(ValueError, match="unknown artifact kind"):
-        store.put("video", b"")
+        store.put("audio", b"")
+    with pytest.raises(ValueError, match="a video artifact must be a VideoFile"):
+        store.put("video", b"")  # raw bytes: a video is stored only once probed
 
 
 def test_missing_bytes_say_where(tmp_path):

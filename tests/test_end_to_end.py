@@ -166,8 +166,11 @@ def test_session_continues_with_earlier_artifacts(orch):
     assert second.artifacts["image-3"].producer == "input"
     assert second.artifacts["image-4"].parents == ["image-2"]
     assert [s.tool for s in second.steps] == ["canny", None]  # only this run's steps
+    # the task message lists the new artifacts and a count; the earlier ones are in the earlier run's turns
     task_message = script.seen[0][-1]["content"]
-    assert "image-2: image 64x48, from invert" in task_message
+    assert "3 in all" in task_message and "image-3: image 32x32, input image" in task_message
+    assert "image-2" not in task_message
+    assert any("image-2" in m["content"] for m in script.seen[0][:-1])
 
 
 def test_mask_artifact_feeds_the_next_expert(orch):

@@ -235,10 +235,11 @@ def test_named_inputs_through_run_and_run_plan(orch) -> None:
     )
     assert later.ok, later.failure
     listing = script.seen[0][-1]["content"]
-    assert "- boxes-1: boxes 2 items, input boxes for image-1" in listing
-    assert (
+    assert (  # the new inputs, and a count of all (the earlier ones are in the earlier run's turns)
         "- text-2: text 5 chars, input text" in listing
         and "- mask-2: mask 40x30, input mask for image-3" in listing
+        and "8 in all" in listing
+        and "boxes-1" not in listing
     )
 
     runs = len(orch.runner.values("named-inputs")["runs"])

@@ -15,6 +15,7 @@ from llm.base import ChatModel
 from orchestrator.agent.context import RunContext
 from orchestrator.agent.run_failure import record_failure
 from orchestrator.agent.state import AgentState
+from orchestrator.errors import StorageError
 from orchestrator.events import (
     AnswerEvent,
     ApprovalRequested,
@@ -133,6 +134,8 @@ def drive(
                     if node == "think" and update.get("plan"):
                         plans.append(update["plan"])
                     yield from _events_of(node, update)
+    except StorageError:
+        raise  # the storage itself failed: the runner settles the turn (failed_turn.py)
     except Exception as err:  # a bug or fault escaped the graph: the run ends as a recorded failure
         record_failure(graph, thread, graph_input, err)
         last = None

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from experts.base import NewBoxes, NewImage, NewMask, NewText, artifact_kinds_of
-from experts.maps import MAP_KINDS, NewMap
+from experts.protocol import MAP_KINDS, NewMap
 
 __all__ = [
     "ANY",

@@ -18,8 +18,9 @@ from pathlib import Path
 
 HEAVY = ("torch", "transformers", "diffusers", "tokenizers", "safetensors")
 # Modules only an expert's setup() imports, which need an extra at import time: the transformers
-# model-family table of the mllm expert and the torch networks of the hed and mlsd annotators.
-NEEDS_AN_EXTRA = {"experts._mllm_families", "experts._hed_net", "experts._mlsd_net"}
+# model-family table of the mllm expert, its video reader (the video experts) and the torch networks of
+# the hed and mlsd annotators.
+NEEDS_AN_EXTRA = {"experts._mllm_families", "experts._mllm_video", "experts._hed_net", "experts._mlsd_net"}
 
 
 def main(workdir: Path) -> None:

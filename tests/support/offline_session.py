@@ -28,6 +28,7 @@ from orchestrator.agent.plan import validate_plan
 from orchestrator.agent.runner import Runner
 from orchestrator.agent.state import SNAPSHOT_EVERY
 from orchestrator.config import ReactorConfig
+from orchestrator.named_inputs import collect_inputs
 from orchestrator.result import Result
 from orchestrator.serving.catalogue import DeployedExpert, ExpertCatalogue
 from orchestrator.storage.artifacts import ArtifactStore
@@ -111,7 +112,9 @@ class OfflineSession:
         """One task to its Result, and the scripted controller (what it saw)."""
         controller = ScriptedChatModel(script)
         return self._result(
-            self.runner.start(task, images or [], session, steps, controller, **options)
+            self.runner.start(
+                task, collect_inputs(images, None, None, self.config), session, steps, controller, **options
+            )
         ), controller
 
     def run_plan(self, steps: list[dict[str, Any]], *, session: str = "s", task: str = "a plan") -> Result:

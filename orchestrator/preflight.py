@@ -28,7 +28,14 @@ from redaction import redact
 if TYPE_CHECKING:  # the Ray side is imported only by the checks that need it: the others stay fast
     from orchestrator.serving.runtime import ExpertRuntime
 
-__all__ = ["CONNECT_TIMEOUT_S", "check", "check_controller", "check_endpoint", "no_controller", "require_controller"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "check",
+    "check_controller",
+    "check_endpoint",
+    "no_controller",
+    "require_controller",
+]
 
 CONNECT_TIMEOUT_S = 2.0
 """How long the endpoint check waits for a connection (a refused one fails at once)."""
@@ -50,8 +57,7 @@ def check(config: ReactorConfig, runtime: ExpertRuntime, *, deploy: bool, contro
         classes = expert_classes(experts)
         runtime.preflight(experts)
         _check_options(experts, classes)
-        ray = sys.modules.get("ray")
-        if not runtime.address and not (ray and ray.is_initialized()):  # an embedded Ray will start
+        if not runtime.address and not _ray_running():  # an embedded Ray will start
             _check_cpus(experts, config.ray.num_cpus)
     _check_extension(CHECKPOINTERS, config.checkpointer, (config,), "checkpointer")
     if isinstance(config.artifact_store, ExtensionRef):
@@ -76,10 +82,14 @@ def check_controller(controller: ControllerConfig) -> None:
             f"the openai controller backend needs controller.{missing}: set ${ENV_BASE_URL} and "
             f"${ENV_MODEL} (or controller.base_url and controller.model in the config)"
         )
-    check_endpoint(controller.base_url, api_key=controller.resolved_api_key(), headers=controller.extra_headers)
+    check_endpoint(
+        controller.base_url, api_key=controller.resolved_api_key(), headers=controller.extra_headers
+    )
 
 
-def check_endpoint(base_url: str, *, api_key: str | None = None, headers: dict[str, str] | None = None) -> None:
+def check_endpoint(
+    base_url: str, *, api_key: str | None = None, headers: dict[str, str] | None = None
+) -> None:
     """One ``GET {base_url}/models``: :class:`ConfigError` naming the URL when nothing answers there,
     or when the server refuses the key. Any other answer (even a 404) means a server is listening."""
     url = base_url.rstrip("/") + "/models"
@@ -121,6 +131,12 @@ def require_controller(config: ReactorConfig) -> None:
     if config.controller.backend_name == "scripted":
         raise no_controller()
     check_controller(config.controller)
+
+
+def _ray_running() -> bool:
+    """Ray is already initialised in this process (the runtime joins it as it is)."""
+    ray = sys.modules.get("ray")
+    return bool(ray and ray.is_initialized())
 
 
 def _check_extension(group: str, setting: str | ExtensionRef, args: tuple[Any, ...], key: str) -> None:

@@ -44,8 +44,13 @@ def _local(args: argparse.Namespace) -> type[Orchestrator]:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from orchestrator.cli.demo import DEMO_TASK, check_demo_config, check_demo_result, demo_controller
-    from orchestrator.cli.demo import make_demo_image
+    from orchestrator.cli.demo import (
+        DEMO_TASK,
+        check_demo_config,
+        check_demo_result,
+        demo_controller,
+        make_demo_image,
+    )
 
     if args.video:
         return _demo_video(args)

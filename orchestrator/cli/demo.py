@@ -54,7 +54,9 @@ def check_demo_result(result: Result, *, replay: bool) -> list[str]:
     """What went wrong in a demo run (empty when it worked): a failed run, a failed call, and for the
     replayed policy a missing call or image."""
     problems = [] if result.ok else [f"the run ended {result.status}: {result.failure or 'no reason given'}"]
-    problems += [f"step {step.index} ({step.tool}) failed: {step.error}" for step in result.steps if step.error]
+    problems += [
+        f"step {step.index} ({step.tool}) failed: {step.error}" for step in result.steps if step.error
+    ]
     if replay:
         made = {step.tool for step in result.steps if step.tool and not step.error and step.new_handles}
         problems += [f"no {tool} step made its artifact" for tool in DEMO_EXPERTS if tool not in made]

@@ -145,7 +145,9 @@ class ExpertRuntime:
             return []
         waiting = check_resources(experts, autoscaler=self.config.cluster_autoscaler and not self._embedded)
         try:
-            handles = roll_out(apps, timeout_s=self.config.deploy_timeout_s, waiting=waiting, on_ready=on_ready)
+            handles = roll_out(
+                apps, timeout_s=self.config.deploy_timeout_s, waiting=waiting, on_ready=on_ready
+            )
         except DeploymentError:
             raise
         except Exception as err:  # Serve itself failed (controller gone, cluster unreachable)

@@ -97,8 +97,8 @@ def check_endpoint(
     if api_key:
         sent["Authorization"] = f"Bearer {api_key}"
     timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-    try:
-        response = httpx.get(url, headers=sent, timeout=timeout)
+    try:  # a plain-HTTP URL needs no TLS context (loading the CA bundle alone can take a second)
+        response = httpx.get(url, headers=sent, timeout=timeout, verify=url.startswith("https://"))
     except httpx.ReadTimeout:
         return  # connected: the server is up, only slow to list its models
     except (httpx.HTTPError, httpx.InvalidURL) as err:

@@ -16,7 +16,10 @@ from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore, artifa
 if TYPE_CHECKING:  # the state's types only: the agent's modules (and LangGraph) stay off the client path
     from orchestrator.agent.state import StepRecord
 
-__all__ = ["ArtifactInfo", "PlanNode", "Result", "Step", "describe_artifact"]
+__all__ = ["SAVED_KINDS", "ArtifactInfo", "PlanNode", "Result", "Step", "describe_artifact"]
+
+SAVED_KINDS: tuple[str, ...] = (*PIXEL_KINDS, "boxes", "text")
+"""What ``Result.save_artifacts`` writes by default: every kind but videos."""
 
 
 def describe_artifact(record: ArtifactRecord) -> str:
@@ -95,10 +98,14 @@ class ArtifactInfo(BaseModel):
         }
 
     def save(self, directory: str | Path) -> Path:
-        """Copy the artifact into ``directory`` as ``<handle>.<ext>``."""
-        suffix = Path(artifact_uri(self.kind, self.id)).suffix
-        target = Path(directory) / f"{self.handle}{suffix}"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Write the artifact into ``directory`` (created if need be) as ``<handle>.<ext>``: images, masks
+        and maps as ``.png``, boxes as ``.json`` (a list of items), text as ``.txt`` (UTF-8)."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        if self.kind == "text":
+            target = Path(directory) / f"{self.handle}.txt"
+            target.write_text(str(self.load()), encoding="utf-8")
+            return target
+        target = Path(directory) / f"{self.handle}{Path(artifact_uri(self.kind, self.id)).suffix}"
         if self.path is not None:
             shutil.copyfile(self.path, target)
         else:
@@ -188,8 +195,11 @@ class Result(BaseModel):
         produced = {h for step in self.steps for h in step.new_handles}
         return {h: a for h, a in self.artifacts.items() if h in produced}
 
-    def save_artifacts(self, directory: str | Path, kinds: tuple[str, ...] = PIXEL_KINDS) -> list[Path]:
-        """Write this run's new artifacts of ``kinds`` into ``directory``."""
+    def save_artifacts(self, directory: str | Path, kinds: tuple[str, ...] = SAVED_KINDS) -> list[Path]:
+        """Write this run's new artifacts of ``kinds`` into ``directory``, which is created even when
+        there are none: images, masks and maps as PNG, boxes as JSON, texts as ``.txt`` (see
+        :meth:`ArtifactInfo.save`). Videos only when ``kinds`` names ``video``."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
         return [a.save(directory) for a in self.new_artifacts().values() if a.kind in kinds]
 
     def save_report(self, path: str | Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from experts.base import Expert
 from experts.registry import ExpertNotFound, load_expert_class
 from llm.base import ChatMessage, ChatModel, LLMError
 from llm.factory import build_chat_model
+from orchestrator import preflight
 from orchestrator.agent.graph import build_graph
 from orchestrator.agent.input_artifacts import TaskInput, assign_handles
 from orchestrator.agent.plan import PlanError, validate_plan
@@ -59,20 +60,22 @@ class Orchestrator:
         *,
         chat_model: ChatModel | None = None,
         deploy: bool = True,
+        on_ready: Callable[[str, float], None] | None = None,
     ) -> Orchestrator:
         """Start (or join, with ``RAY_ADDRESS``) Ray and deploy the configured experts.
 
-        ``deploy=False`` uses the experts already running on the cluster (``reactor serve``) and
-        leaves them running on :meth:`close`.
+        The config is checked first (:mod:`orchestrator.preflight`): its mistakes fail before Ray
+        starts. ``deploy=False`` uses the experts already running on the cluster (``reactor serve``)
+        and leaves them running on :meth:`close`. ``on_ready(expert, seconds)`` hears of each expert
+        as it starts running.
         """
         cfg = load_config(config)
         runtime = ExpertRuntime(cfg.ray)
-        if deploy:  # a missing extra or expert class is reported before Ray starts
-            runtime.preflight(cfg.enabled_experts())
+        preflight.check(cfg, runtime, deploy=deploy, controller_given=chat_model is not None)
         runtime.start()
         try:
             if deploy:
-                runtime.deploy(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix)
+                runtime.deploy(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix, on_ready=on_ready)
             else:
                 runtime.attach(cfg.enabled_experts(), app_prefix=cfg.ray.app_prefix)
         except Exception:
@@ -330,12 +333,7 @@ class Orchestrator:
         try:
             self.chat_model = build_chat_model(self.config.controller)
         except LLMError as err:
-            raise ConfigError(
-                f"no controller LLM is configured ({err}). Set MM_REACTOR_LLM_BASE_URL and "
-                "MM_REACTOR_LLM_MODEL for an OpenAI-compatible server, set controller.backend in the config, "
-                "or pass "
-                "chat_model=ScriptedChatModel([...])."
-            ) from err
+            raise preflight.no_controller(err) from err
         return self.chat_model
 
     # -- lifetime -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and Ctrl-C. The service runs the offline demo's replayed controller (``--demo``)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -139,7 +140,8 @@ def test_the_client_returns_the_sdk_result_and_saves_over_http(live, tmp_path):
         assert isinstance(result, Result) and result.ok and result.replay
         assert "FRESH BREAD DAILY" in result.answer
         saved = result.save_artifacts(tmp_path / "out")
-        assert sorted(p.name for p in saved) == ["image-2.png", "image-3.png"]
+        assert sorted(p.name for p in saved) == ["boxes-1.json", "image-2.png", "image-3.png"]
+        assert json.loads((tmp_path / "out" / "boxes-1.json").read_text())[0]["text"] == "FRESH BREAD DAILY"
         assert result.artifacts["boxes-1"].load()[0]["text"] == "FRESH BREAD DAILY"
         report = result.save_report(tmp_path / "run.html").read_text()
         assert report.count("data:image/png;base64,") >= 3

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from orchestrator.cli.output import console, finish, print_result, progress, show
@@ -19,17 +23,41 @@ from orchestrator.errors import ConfigError
 from orchestrator.events import ToolFinished
 from orchestrator.result import Result
 
+if TYPE_CHECKING:
+    from orchestrator.sdk import Orchestrator
+
 __all__ = ["approve", "cluster_config", "demo", "experts", "run"]
 
 
-def demo(args: argparse.Namespace) -> int:
-    from orchestrator.cli.demo import DEMO_TASK, demo_controller, make_demo_image
+def _ready(con: Console) -> Callable[[str, float], None]:
+    """Prints each expert as it starts running (the start-up's progress)."""
+    return lambda name, seconds: con.print(f"  ✓ {name} ready ({seconds:.1f} s)")
+
+
+def _local(args: argparse.Namespace) -> type[Orchestrator]:
+    """The SDK, imported (with Ray) for a command that runs here; Ray's chatter quiet unless --verbose."""
+    from orchestrator.cli.quiet import quiet_ray
     from orchestrator.sdk import Orchestrator
+
+    quiet_ray(getattr(args, "verbose", False))
+    return Orchestrator
+
+
+def demo(args: argparse.Namespace) -> int:
+    from orchestrator.cli.demo import (
+        DEMO_TASK,
+        check_demo_config,
+        check_demo_result,
+        demo_controller,
+        make_demo_image,
+    )
 
     if args.video:
         return _demo_video(args)
     started = time.perf_counter()
     config = load_config(args.config)
+    check_demo_config(config, args.config)
+    orchestrator = _local(args)
     live = config.controller.backend != "scripted"
     chat_model = None if live else demo_controller()
     if not live:
@@ -45,22 +73,25 @@ def demo(args: argparse.Namespace) -> int:
     con = console()
     con.print(f"input image: {image_path}\ntask: {DEMO_TASK}")
     with progress(con, "starting Ray and deploying experts …"):
-        orch = Orchestrator.local(config, chat_model=chat_model)
+        orch = orchestrator.local(config, chat_model=chat_model, on_ready=_ready(con))
     with orch:
         ready = time.perf_counter() - started
         con.print(f"experts: {', '.join(orch.experts)} (ready after {ready:.1f} s)")
         result = orch.run(DEMO_TASK, images=[image_path])
         print_result(result, out_dir)
-    con.print(f"demo finished in {time.perf_counter() - started:.1f} s")
-    return 0 if result.ok else 1
+    problems = check_demo_result(result, replay=not live)
+    if problems:
+        con.print("the demo FAILED:\n- " + "\n- ".join(problems), style="bold red")
+    con.print(f"demo {'failed' if problems else 'finished'} in {time.perf_counter() - started:.1f} s")
+    return 1 if problems else 0
 
 
 def _demo_video(args: argparse.Namespace) -> int:
     """The video demo: real video_frames, OCR and cutout experts, a replayed controller, a self-check."""
     from orchestrator.cli import demo_video
     from orchestrator.config import ExpertDeployment
-    from orchestrator.sdk import Orchestrator
 
+    orchestrator = _local(args)
     started = time.perf_counter()
     config = load_config(args.config)
     needed = {
@@ -78,7 +109,8 @@ def _demo_video(args: argparse.Namespace) -> int:
         f"task: {demo_video.VIDEO_DEMO_TASK}"
     )
     with progress(con, "starting Ray and deploying experts …"):
-        orch = Orchestrator.local(config, chat_model=None if live else demo_video.video_demo_controller())
+        controller = None if live else demo_video.video_demo_controller()
+        orch = orchestrator.local(config, chat_model=controller, on_ready=_ready(con))
     with orch:
         con.print(f"experts: {', '.join(orch.experts)}")
         mask = {"mask-1": {"mask": demo_video.ball_mask(), "for": "video-1"}}
@@ -114,17 +146,14 @@ def run(args: argparse.Namespace) -> int:
         with Client(args.url, api_key=args.api_key) as client:
             result = _follow(client.stream(args.task, args.image or None, **options), url=args.url)
             return _report(result, args)
-    from orchestrator.sdk import Orchestrator
+    from orchestrator.preflight import require_controller
 
     config = load_config(args.config)
-    if config.controller.backend == "scripted":
-        raise ConfigError(
-            "reactor run needs a controller LLM: set MM_REACTOR_LLM_BASE_URL and MM_REACTOR_LLM_MODEL "
-            "(any OpenAI-compatible server: vLLM, Ollama, OpenAI …) or controller.backend in --config; "
-            "`reactor demo` runs offline with a replayed controller, and `--url` runs on a service"
-        )
-    with progress(console(), "starting Ray and deploying experts …", echo=False):
-        orch = Orchestrator.local(config)
+    require_controller(config)  # before Ray starts: none configured, or its endpoint does not answer
+    orchestrator = _local(args)
+    err = console(sys.stderr)
+    with progress(err, "starting Ray and deploying experts …", echo=False):
+        orch = orchestrator.local(config, on_ready=_ready(err))
     with orch:
         events = orch.stream(args.task, images=args.image or None, videos=args.video or None, **options)
         return _report(_follow(events), args)
@@ -144,10 +173,12 @@ def approve(args: argparse.Namespace) -> int:
             return _decided(
                 (client.deny if args.deny else client.approve)(args.session, reason=args.reason), args
             )
-    from orchestrator.sdk import Orchestrator
+    from orchestrator.preflight import require_controller
 
     config = load_config(args.config)
-    with Orchestrator.local(config, deploy=not args.attach) as orch:
+    require_controller(config)  # the run goes on after the decision: it needs its controller
+    orchestrator = _local(args)
+    with orchestrator.local(config, deploy=not args.attach) as orch:
         decide = orch.deny if args.deny else orch.approve
         return _decided(decide(args.session, reason=args.reason), args)
 
@@ -182,8 +213,10 @@ def cluster_config(args: argparse.Namespace) -> ReactorConfig:
 
 
 def experts(args: argparse.Namespace) -> int:
+    from orchestrator.cli.quiet import quiet_ray
     from orchestrator.serving.runtime import ExpertRuntime, describe_deployments
 
+    quiet_ray(args.verbose)
     config = cluster_config(args)
     runtime = ExpertRuntime(config.ray)
     runtime.start()

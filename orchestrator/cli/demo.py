@@ -15,10 +15,16 @@ from PIL import Image, ImageDraw, ImageFont
 from llm.base import ChatMessage
 from llm.config import ControllerConfig
 from llm.scripted import ScriptedChatModel
+from orchestrator.config import ReactorConfig
+from orchestrator.errors import ConfigError
+from orchestrator.result import Result
 
 __all__ = [
+    "DEMO_EXPERTS",
     "DEMO_LINES",
     "DEMO_TASK",
+    "check_demo_config",
+    "check_demo_result",
     "demo_backend",
     "demo_controller",
     "last_observations",
@@ -27,6 +33,34 @@ __all__ = [
 
 DEMO_TASK = "Read the text on this sign, outline each line of text, and crop out the first line."
 DEMO_LINES = ("FRESH BREAD DAILY", "OPEN 7AM - 6PM", "CLOSED ON MONDAYS")
+DEMO_EXPERTS = ("ocr", "draw_boxes", "crop")
+"""The experts the replayed demo policy calls."""
+
+
+def check_demo_config(config: ReactorConfig, path: str | None) -> None:
+    """:class:`ConfigError`, before anything starts, when the config does not enable the demo's experts."""
+    enabled = config.enabled_experts()
+    missing = [name for name in DEMO_EXPERTS if name not in enabled]
+    if missing:
+        raise ConfigError(
+            f"the demo calls {', '.join(DEMO_EXPERTS)}, but {path or 'the config'} does not enable "
+            f"{', '.join(missing)}. A config's experts: section replaces the packaged list (it is not "
+            "merged with it): list every expert to deploy, e.g. start from a copy of "
+            "orchestrator/default_config.yaml."
+        )
+
+
+def check_demo_result(result: Result, *, replay: bool) -> list[str]:
+    """What went wrong in a demo run (empty when it worked): a failed run, a failed call, and for the
+    replayed policy a missing call or image."""
+    problems = [] if result.ok else [f"the run ended {result.status}: {result.failure or 'no reason given'}"]
+    problems += [
+        f"step {step.index} ({step.tool}) failed: {step.error}" for step in result.steps if step.error
+    ]
+    if replay:
+        made = {step.tool for step in result.steps if step.tool and not step.error and step.new_handles}
+        problems += [f"no {tool} step made its artifact" for tool in DEMO_EXPERTS if tool not in made]
+    return problems
 
 
 def make_demo_image() -> Image.Image:

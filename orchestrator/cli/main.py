@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from importlib import metadata
 
 from orchestrator.cli import commands
 from orchestrator.cli.serve import key, serve
 from orchestrator.errors import ReactorError
 
-__all__ = ["main"]
+__all__ = ["main", "version"]
 
 
 def _remote(command: argparse.ArgumentParser) -> None:
@@ -24,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reactor", description="mm-reactor: a multimodal agent on Ray Serve."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress to stderr, and Ray's own messages"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="offline demo: OCR and image experts on an embedded Ray")
     demo.add_argument("--config", help="YAML config file (default: the packaged one)")
@@ -87,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("key", help="make a new API key for a service, and its hash for the config")
     keys.set_defaults(func=key)
     return parser
+
+
+def version() -> str:
+    """The installed package's version, or a note saying it is not installed (run from a checkout)."""
+    try:
+        return metadata.version("mm-reactor")
+    except metadata.PackageNotFoundError:
+        return "(version unknown: mm-reactor is not installed; pip install -e . in the checkout)"
 
 
 def main(argv: list[str] | None = None) -> int:

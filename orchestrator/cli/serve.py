@@ -6,14 +6,18 @@ import argparse
 import os
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm.config import ControllerConfig
 from orchestrator.cli.commands import cluster_config
 from orchestrator.cli.output import console, progress
 from orchestrator.config import ReactorConfig, load_config
 from orchestrator.errors import ConfigError
+from orchestrator.preflight import check
 from orchestrator.service.keys import KEY_FILE, KeyRing, hash_key, local_key, new_key
+
+if TYPE_CHECKING:
+    from orchestrator.serving.runtime import ExpertRuntime
 
 __all__ = ["key", "serve"]
 
@@ -56,14 +60,22 @@ def _with_keys(config: ReactorConfig, local: bool) -> tuple[ReactorConfig, str]:
     return config.model_copy(update={"service": service}), note
 
 
-def _experts_only(args: argparse.Namespace) -> int:
+def _checked(config: ReactorConfig, args: argparse.Namespace, *, controller: bool) -> ExpertRuntime:
+    """A runtime for ``config``, checked before Ray starts (:mod:`orchestrator.preflight`); Ray quiet."""
+    from orchestrator.cli.quiet import quiet_ray
     from orchestrator.serving.runtime import ExpertRuntime
 
+    quiet_ray(args.verbose)
+    runtime = ExpertRuntime(config.ray)
+    check(config, runtime, deploy=True, controller_given=not controller)
+    return runtime
+
+
+def _experts_only(args: argparse.Namespace) -> int:
     if args.local:
         raise ConfigError("--experts-only deploys to a running cluster; it does not combine with --local")
     config = cluster_config(args)
-    runtime = ExpertRuntime(config.ray)
-    runtime.preflight(config.enabled_experts())
+    runtime = _checked(config, args, controller=False)
     runtime.start()
     deployed = runtime.deploy(config.enabled_experts(), app_prefix=config.ray.app_prefix)
     print(f"deployed {len(deployed)} experts on {runtime.address}: " + ", ".join(d.name for d in deployed))
@@ -77,6 +89,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.experts_only:
         return _experts_only(args)
     config, note = _with_keys(_service_config(args), args.local)
+    _checked(config, args, controller=True)  # the service's controller, when one is configured, answers
     con = console()
     if args.demo:
         con.print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,13 +83,20 @@ def _remove(names: list[str]) -> None:
             log.warning("could not delete the application %s: %s", name, err)
 
 
-def roll_out(apps: list[AppToDeploy], *, timeout_s: float, waiting: list[str]) -> list[DeploymentHandle]:
+def roll_out(
+    apps: list[AppToDeploy],
+    *,
+    timeout_s: float,
+    waiting: list[str],
+    on_ready: Callable[[str, float], None] | None = None,
+) -> list[DeploymentHandle]:
     """Deploy ``apps`` at once and wait until all run; :class:`DeploymentError` saying why otherwise.
 
     ``serve.run_many`` is a DeveloperAPI in Ray 2.60 (it may change in a minor release): it is used
     here and nowhere else, and pyproject pins Ray to the tested range. It starts every app before
     waiting, so N experts come up in about the time of the slowest instead of one after another.
     ``waiting`` are lines saying what resources the deployment waits for (logged while it waits).
+    ``on_ready(expert, seconds)`` is called once per expert, as it starts running (progress).
     """
     existing = set(serve.status().applications)
     targets = [serve.RunTarget(target=a.app, name=a.app_name, route_prefix=None) for a in apps]
@@ -96,6 +104,7 @@ def roll_out(apps: list[AppToDeploy], *, timeout_s: float, waiting: list[str]) -
     created = [a.app_name for a in apps if a.app_name not in existing]
     names = ", ".join(a.expert for a in apps)
     started = last_note = time.monotonic()
+    ready: set[str] = set()
     if waiting:
         log.warning("deploying %s: %s…", names, "; ".join(waiting))
     while True:
@@ -117,7 +126,12 @@ def roll_out(apps: list[AppToDeploy], *, timeout_s: float, waiting: list[str]) -
                 + "\nFix the cause (a setup() that cannot find model weights names the model id to provide); "
                 "the replicas' logs are under the Ray session directory (logs/serve/)."
             )
-        if all(status == "RUNNING" for status, _, _ in states.values()):
+        for name, (status, _, _) in states.items():
+            if status == "RUNNING" and name not in ready:
+                ready.add(name)
+                if on_ready is not None:
+                    on_ready(name, time.monotonic() - started)
+        if len(ready) == len(states):
             return handles
         now = time.monotonic()
         if now - started > timeout_s:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -108,11 +109,13 @@ class ExpertRuntime:
         *,
         app_prefix: str,
         classes: dict[str, type[Expert]] | None = None,
+        on_ready: Callable[[str, float], None] | None = None,
     ) -> list[DeployedExpert]:
         """Deploy each expert as its own Serve application, all at once; wait until they run.
 
         ``classes`` gives expert classes directly (``Orchestrator.add_expert``); the others are
-        found by name or by the entry's ``class`` path.
+        found by name or by the entry's ``class`` path. ``on_ready(expert, seconds)`` is called as
+        each expert starts running (the CLI prints it; nothing is printed without it).
         """
         given = classes or {}
         found = {name: given.get(name) or load_class(name, entry) for name, entry in experts.items()}
@@ -142,7 +145,9 @@ class ExpertRuntime:
             return []
         waiting = check_resources(experts, autoscaler=self.config.cluster_autoscaler and not self._embedded)
         try:
-            handles = roll_out(apps, timeout_s=self.config.deploy_timeout_s, waiting=waiting)
+            handles = roll_out(
+                apps, timeout_s=self.config.deploy_timeout_s, waiting=waiting, on_ready=on_ready
+            )
         except DeploymentError:
             raise
         except Exception as err:  # Serve itself failed (controller gone, cluster unreachable)

@@ -67,7 +67,11 @@ def _png(info: ArtifactView) -> bytes:
 
 def _video(handle: str, info: ArtifactView) -> dict[str, str]:
     """A video's file as a ``data:`` URI, or a note saying why it is left out."""
-    data = info.path.read_bytes() if info.path is not None else info.load().data
+    if info.path is not None:
+        data = info.path.read_bytes()
+    else:
+        value = info.load()  # the file's bytes (or a VideoFile holding them)
+        data = value if isinstance(value, bytes) else value.data
     if len(data) > MAX_INLINE_VIDEO_BYTES:
         return {"missing": f"{handle} ({len(data)} bytes) is too long to inline in the report"}
     return {"url": f"data:{video_type(data)};base64," + base64.b64encode(data).decode("ascii")}

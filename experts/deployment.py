@@ -160,8 +160,8 @@ class ExpertReplica:
             raise result
         return result
 
-    async def __call__(self, arguments: dict[str, Any]) -> Reply:
-        return await answer(self._expert, arguments, self._run, self._replica)
+    async def __call__(self, arguments: dict[str, Any], inline: bool = False) -> Reply:
+        return await answer(self._expert, arguments, self._run, self._replica, inline=inline)
 
     def check_health(self) -> None:
         """Serve's periodic probe: unhealthy while a call runs far past its time (Serve then replaces
@@ -174,13 +174,24 @@ class ExpertReplica:
             )
 
 
+def _inline(array: Any) -> Any:
+    return array
+
+
 async def answer(
-    expert: Expert, arguments: dict[str, Any], run: Callable[[BaseModel], Awaitable[BaseModel]], replica: str
+    expert: Expert,
+    arguments: dict[str, Any],
+    run: Callable[[BaseModel], Awaitable[BaseModel]],
+    replica: str,
+    *,
+    inline: bool = False,
 ) -> Reply:
     """One call: resolve the pixels, validate, ``await run(inputs)``, and pack the output into a Reply.
 
     New images and masks go into Ray's object store (``ray.put``, owned by this replica); the reply
-    carries their references and content ids.
+    carries their references and content ids. ``inline``: the reply carries the pixels themselves, for
+    a caller that cannot borrow this replica's references (one inside a Ray actor: Ray frees an object
+    nested in a Serve reply to an actor when this call returns; see ``orchestrator/agent/pixels.py``).
     """
     started = time.perf_counter()
     try:
@@ -200,7 +211,7 @@ async def answer(
         output = await run(inputs)
         if not isinstance(output, expert.Output):
             raise TypeError(f"{expert.name}.run returned {type(output).__name__}, not its Output model")
-        plain, artifacts = await asyncio.to_thread(pack_output, output, ray.put)
+        plain, artifacts = await asyncio.to_thread(pack_output, output, _inline if inline else ray.put)
     except ExpertError as err:
         message = (
             str(err).strip()

@@ -116,7 +116,8 @@ class NewArtifact(BaseModel):
     """An artifact a call produced, at ``path`` in its output (``["masks", 0]``).
 
     Images and masks stay in Ray's object store: ``ref`` points at them and ``content_id`` is their
-    id, computed by the replica. Boxes and texts travel by ``value`` (the store computes their id).
+    id, computed by the replica (``ref`` holds the pixels themselves when the caller asked for them
+    inline). Boxes and texts travel by ``value`` (the store computes their id).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)

@@ -153,11 +153,15 @@ def test_the_client_returns_the_sdk_result_and_saves_over_http(live, tmp_path):
 
 
 def test_reactor_run_url_starts_no_ray(live, tmp_path):
+    from tests.support.videos import encode_video
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_video(12))
     code = (
         "import sys\n"
         "from orchestrator.cli.main import main\n"
         f"code = main(['run', '--url', {live.url!r}, {DEMO_TASK!r}, '--image', {str(live.sign)!r}, "
-        f"'--out', {str(tmp_path / 'out')!r}])\n"
+        f"'--video', {str(clip)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
         "assert 'ray' not in sys.modules, 'the CLI imported ray'\n"
         "sys.exit(code)\n"
     )
@@ -167,6 +171,12 @@ def test_reactor_run_url_starts_no_ray(live, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "✓ ocr" in done.stdout and "answer: The sign reads" in done.stdout
     assert (tmp_path / "out" / "image-2.png").exists()
+    from orchestrator.service.client import Client
+
+    with Client(live.url, api_key=live.key) as client:  # the video went with the task
+        newest = client.sessions()[0]["session"]
+        video = client.session_artifacts(newest)["video-1"]
+        assert video.kind == "video" and client.artifact(video) == clip.read_bytes()
 
 
 def _service_section() -> str:

@@ -5,6 +5,13 @@ driver; an image or mask a replica made is already in the object store (the repl
 so its reference is passed straight on to the next call and never travels back through the driver
 on that path. The driver writes those pixels to the artifact store in the background
 (:class:`ArtifactWriter`); the run waits for every write before it ends and reports failed writes.
+
+A loop that runs inside a Ray actor (the HTTP service's ingress replica) cannot borrow references a
+replica put: Ray frees such an object as soon as the replica's call returns, before the caller has
+read it (``ReferenceCountingAssertionError`` — the borrow of a reference nested in a Serve reply is
+not registered when the caller is an actor; the driver is not affected). There the calls ask for the
+pixels inline (:attr:`PixelCache.inline`): they come back with the reply, the writer saves them from
+memory, and the caller puts them (as their owner) only when a later call needs them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import ray
 from orchestrator.errors import StorageError
 from orchestrator.storage.artifacts import ArtifactRecord, ArtifactStore
 
-__all__ = ["ArtifactWriter", "PixelCache", "WriteFailure", "describe_failures"]
+__all__ = ["ArtifactWriter", "PixelCache", "WriteFailure", "describe_failures", "inside_actor"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,11 @@ def _failure_text(error: BaseException) -> str:
     )
 
 
+def inside_actor() -> bool:
+    """Whether this process is a Ray actor (a Serve replica), whose borrowed references are unsafe."""
+    return ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+
+
 class ArtifactWriter:
     """Saves pixels from the object store into the artifact store on background threads.
 
@@ -69,8 +81,9 @@ class ArtifactWriter:
         self._reported: set[str] = set()
         self._lock = threading.Lock()
 
-    def submit(self, kind: str, artifact_id: str, ref: ray.ObjectRef) -> None:
-        """Write the pixels behind ``ref`` as artifact ``artifact_id`` of ``kind`` (in the background)."""
+    def submit(self, kind: str, artifact_id: str, ref: ray.ObjectRef | np.ndarray) -> None:
+        """Write the pixels behind ``ref`` (or the pixels themselves) as artifact ``artifact_id`` of ``kind``
+        (in the background)."""
         with self._lock:
             if artifact_id in self._writes:
                 return
@@ -78,8 +91,8 @@ class ArtifactWriter:
                 self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="artifact-writer")
             self._writes[artifact_id] = (kind, self._pool.submit(self._write, kind, artifact_id, ref))
 
-    def _write(self, kind: str, artifact_id: str, ref: ray.ObjectRef) -> None:
-        stored, _, _ = self._store.put(kind, ray.get(ref))
+    def _write(self, kind: str, artifact_id: str, ref: ray.ObjectRef | np.ndarray) -> None:
+        stored, _, _ = self._store.put(kind, ref if isinstance(ref, np.ndarray) else ray.get(ref))
         if stored != artifact_id:
             raise ValueError(
                 f"the replica's content id {artifact_id[:12]} does not match its pixels ({stored[:12]})"
@@ -118,12 +131,17 @@ class PixelCache:
     """A task's pixels in Ray's object store: put once per artifact from the driver, or adopted from
     the replica that made them (and then saved to the store by :attr:`writer`).
 
-    ``puts`` counts driver-side puts, ``loads`` reads from the artifact store.
+    ``puts`` counts driver-side puts, ``loads`` reads from the artifact store. ``inline``: replicas
+    send new pixels with their reply rather than by reference (true inside a Ray actor, see the module
+    notes; ``None`` decides so).
     """
 
-    def __init__(self, store: ArtifactStore, writer: ArtifactWriter | None = None) -> None:
+    def __init__(
+        self, store: ArtifactStore, writer: ArtifactWriter | None = None, *, inline: bool | None = None
+    ) -> None:
         self._store = store
         self.writer = writer or ArtifactWriter(store)
+        self.inline = inside_actor() if inline is None else inline
         self._arrays: dict[str, np.ndarray] = {}
         self._refs: dict[str, ray.ObjectRef] = {}
         self.puts = 0
@@ -133,10 +151,14 @@ class PixelCache:
         """Keep pixels already in memory (decoded inputs) to skip a store read."""
         self._arrays.setdefault(artifact_id, array)
 
-    def adopt(self, kind: str, artifact_id: str, ref: ray.ObjectRef) -> None:
+    def adopt(self, kind: str, artifact_id: str, ref: ray.ObjectRef | np.ndarray) -> None:
         """Take pixels a replica put into the object store: later calls get ``ref`` as it is, and the
-        writer saves them to the artifact store in the background."""
-        self._refs.setdefault(artifact_id, ref)
+        writer saves them to the artifact store in the background. Pixels sent inline are kept in
+        memory (put on first use) and saved from there."""
+        if isinstance(ref, np.ndarray):
+            self.remember(artifact_id, ref)
+        else:
+            self._refs.setdefault(artifact_id, ref)
         self.writer.submit(kind, artifact_id, ref)
 
     def forget(self, artifact_id: str) -> None:

@@ -138,13 +138,9 @@ def run(args: argparse.Namespace) -> int:
     if args.url:
         from orchestrator.service.client import Client
 
-        if args.video:
-            raise ConfigError(
-                "the service does not take videos yet: run the video task here (without --url), "
-                "or give the service its frames as --image"
-            )
         with Client(args.url, api_key=args.api_key) as client:
-            result = _follow(client.stream(args.task, args.image or None, **options), url=args.url)
+            events = client.stream(args.task, args.image or None, videos=args.video or None, **options)
+            result = _follow(events, url=args.url)
             return _report(result, args)
     from orchestrator.preflight import require_controller
 

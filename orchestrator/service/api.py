@@ -22,8 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.checks import check_session
 from orchestrator.errors import InputError
+from orchestrator.service.form_inputs import check_videos, named_inputs
 from orchestrator.service.host import ServiceHost
 from orchestrator.service.limits import ApiError
+from orchestrator.service.media import video_type
 from orchestrator.service.tasks import Submission
 from orchestrator.service.taskstore import FINAL
 from orchestrator.service.uploads import TaskForm, read_task_form
@@ -34,7 +36,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1")
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer <key>`")
 _ARTIFACT_ID = re.compile(r"^[0-9a-f]{64}$")
-_TYPES = {"image": "image/png", "mask": "image/png", "boxes": "application/json", "text": "application/json"}
+_TYPES = {"boxes": "application/json", "text": "application/json"}  # pixel kinds: PNG; video: sniffed
+_FILE = {"type": "array", "items": {"type": "string", "format": "binary"}}
 _TASK_FORM = {
     "requestBody": {
         "required": True,
@@ -44,11 +47,22 @@ _TASK_FORM = {
                     "type": "object",
                     "properties": {
                         "task": {"type": "string", "description": "what to do, in words"},
-                        "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "images": _FILE,
+                        "videos": _FILE | {"description": "mp4, webm, avi, mov, mkv or animated GIF"},
                         "session": {"type": "string", "description": "continue this session"},
                         "max_steps": {"type": "integer", "minimum": 1, "maximum": 200},
                         "deadline_s": {"type": "number", "exclusiveMinimum": 0},
                         "plan": {"type": "string", "description": "JSON list of plan steps: run with no LLM"},
+                        "for": {
+                            "type": "string",
+                            "description": "JSON: the image or video each mask or boxes input is for, e.g. "
+                            '{"mask-1": "image-2"}',
+                        },
+                    },
+                    "patternProperties": {
+                        "^(image|video|mask)-[1-9][0-9]*$": {"type": "string", "format": "binary"},
+                        "^text-[1-9][0-9]*$": {"type": "string", "description": "a text input"},
+                        "^boxes-[1-9][0-9]*$": {"type": "string", "description": "JSON list of boxes"},
                     },
                 }
             }
@@ -116,6 +130,8 @@ def _submission(owner: str, form: TaskForm) -> Submission:
         owner=owner,
         task=task,
         images=form.images,
+        videos=form.videos,
+        inputs=named_inputs(form),
         session=session,
         max_steps=_number(form, "max_steps", int),
         deadline_s=_number(form, "deadline_s", float),
@@ -130,7 +146,8 @@ def _links(record: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/tasks", status_code=202, openapi_extra=_TASK_FORM, summary="Submit a task (or a plan)")
 async def create_task(request: Request, owner: Owner) -> JSONResponse:
-    """Upload images and a task (or a ``plan``); answers 202 with the task id at once, the run goes on."""
+    """Upload images, videos, named inputs and a task (or a ``plan``); answers 202 with the task id at
+    once, the run goes on."""
     host = host_of(request)
     form = await read_task_form(
         request.headers.get("content-type"),
@@ -138,6 +155,8 @@ async def create_task(request: Request, owner: Owner) -> JSONResponse:
         request.stream(),
         host.uploads,
     )
+    if form.all_videos():
+        await run_in_threadpool(check_videos, form, host.uploads)
     record = await run_in_threadpool(host.tasks.submit, _submission(owner, form))
     return JSONResponse(
         _links(record), status_code=202, headers={"Location": f"/v1/tasks/{record['task_id']}"}
@@ -213,7 +232,8 @@ async def cancel(request: Request, task_id: str, owner: Owner) -> dict[str, Any]
 
 @router.get("/artifacts/{artifact_id}", summary="An artifact's bytes", response_class=Response)
 async def artifact(request: Request, artifact_id: str, owner: Owner) -> Response:
-    """PNG for images and masks, JSON for boxes and texts; the ETag is the content hash."""
+    """PNG for images, masks and maps, JSON for boxes and texts, the file as uploaded for a video (its
+    type read from its first bytes); the ETag is the content hash."""
     host = host_of(request)
     found = (
         await run_in_threadpool(host.store.artifact_for, artifact_id, owner)
@@ -241,7 +261,8 @@ async def artifact(request: Request, artifact_id: str, owner: Owner) -> Response
         data = await run_in_threadpool(host.orch.store.read_bytes, record)  # type: ignore[arg-type]
     except FileNotFoundError as err:
         raise ApiError(410, str(err)) from None
-    return Response(data, media_type=_TYPES[kind], headers=headers)
+    media_type = video_type(data) if kind == "video" else _TYPES.get(kind, "image/png")
+    return Response(data, media_type=media_type, headers=headers)
 
 
 @router.get("/sessions", summary="Your sessions")

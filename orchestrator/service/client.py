@@ -7,12 +7,10 @@ imports Ray or LangGraph, so a script (or ``reactor run --url``) that uses it st
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from orchestrator.config import default_data_dir
 from orchestrator.errors import ConfigError, InputError, ReactorError
 from orchestrator.events import Event
 from orchestrator.result import ArtifactInfo, Result
+from orchestrator.service.client_uploads import input_parts, media_parts
 from orchestrator.service.keys import KEY_FILE
 from orchestrator.service.sse import read_events
 from orchestrator.session import Session
@@ -59,38 +58,6 @@ class _HttpBytes(ByteStore):
 
     def url_of(self, key: str) -> str:
         return f"{self.url}/{key.rsplit('/', 1)[-1].split('.', 1)[0]}"
-
-
-def _upload(index: int, item: Any) -> tuple[str, tuple[str, bytes, str]]:
-    """One image as a multipart file: bytes and files as they are, PIL images and arrays as PNG."""
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return "images", (f"image-{index}", bytes(item), "application/octet-stream")
-    if isinstance(item, (str, os.PathLike)):
-        path = Path(item).expanduser()
-        if not path.is_file():
-            raise InputError(f"{path} is not a file; pass an image file")
-        return "images", (path.name, path.read_bytes(), "application/octet-stream")
-    from PIL import Image
-
-    if not isinstance(item, Image.Image):
-        import numpy as np
-
-        if not isinstance(item, np.ndarray):
-            raise InputError(
-                f"cannot send a {type(item).__name__} as an image; pass a path, bytes, PIL image or array"
-            )
-        item = Image.fromarray(item)
-    buffer = io.BytesIO()
-    item.save(buffer, format="PNG")
-    return "images", (f"image-{index}.png", buffer.getvalue(), "image/png")
-
-
-def _images(images: Any) -> list[tuple[str, tuple[str, bytes, str]]]:
-    if images is None:
-        return []
-    if not isinstance(images, (list, tuple)):
-        images = [images]
-    return [_upload(i, item) for i, item in enumerate(images, start=1)]
 
 
 class Client:
@@ -138,17 +105,21 @@ class Client:
         task: str | None = None,
         images: Any = None,
         *,
+        videos: Any = None,
+        inputs: dict[str, Any] | None = None,
         session: str | None = None,
         max_steps: int | None = None,
         deadline_s: float | None = None,
         plan: Any = None,
     ) -> dict[str, Any]:
-        """Queue a task (or a ``plan``); its record: ``task_id``, ``session``, ``status``."""
+        """Queue a task (or a ``plan``) with its ``images``, ``videos`` and named ``inputs`` (as in the
+        SDK); its record: ``task_id``, ``session``, ``status``."""
         fields = {"task": task, "session": session, "max_steps": max_steps, "deadline_s": deadline_s}
         if plan is not None:
             fields["plan"] = plan if isinstance(plan, str) else json.dumps(plan)
         parts: list[tuple[str, Any]] = [(k, (None, str(v))) for k, v in fields.items() if v is not None]
-        return self._request("POST", "/v1/tasks", files=parts + _images(images)).json()
+        parts += media_parts(images, videos) + input_parts(inputs)
+        return self._request("POST", "/v1/tasks", files=parts).json()
 
     def events(self, task_id: str, after: int = 0) -> Iterator[Event]:
         """The task's typed events after number ``after``, as they happen, up to its ``end``."""
@@ -163,14 +134,23 @@ class Client:
         return self.events(self.submit(task, images, **options)["task_id"])
 
     def run(self, task: str, images: Any = None, **options: Any) -> Result:
-        """Run one task to its Result (options: ``session``, ``max_steps``, ``deadline_s``)."""
+        """Run one task to its Result (options: ``videos``, ``inputs``, ``session``, ``max_steps``,
+        ``deadline_s``)."""
         return _last(self.stream(task, images, **options))
 
     def run_plan(
-        self, plan: Any, images: Any = None, *, session: str | None = None, task: str | None = None
+        self,
+        plan: Any,
+        images: Any = None,
+        *,
+        videos: Any = None,
+        inputs: dict[str, Any] | None = None,
+        session: str | None = None,
+        task: str | None = None,
     ) -> Result:
         """Run an explicit plan with no LLM on the service (see ``Orchestrator.run_plan``)."""
-        return _last(self.events(self.submit(task, images, session=session, plan=plan)["task_id"]))
+        record = self.submit(task, images, videos=videos, inputs=inputs, session=session, plan=plan)
+        return _last(self.events(record["task_id"]))
 
     def result(self, task_id: str, *, wait: float = 30.0) -> Result:
         """The task's Result, waiting for it to end (or to wait for approval)."""
@@ -239,7 +219,8 @@ class Client:
 
     # -- the rest -------------------------------------------------------------------------------------
     def artifact(self, artifact: str | ArtifactInfo) -> bytes:
-        """An artifact's bytes (PNG for images and masks, JSON for boxes and texts), by id or info."""
+        """An artifact's bytes (PNG for images and masks, JSON for boxes and texts, a video's file), by id
+        or info."""
         artifact_id = artifact.id if isinstance(artifact, ArtifactInfo) else artifact
         return self._request("GET", f"/v1/artifacts/{artifact_id}").content
 

@@ -14,6 +14,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.sdk import Orchestrator
 from orchestrator.service.keys import KeyRing
 from orchestrator.service.limits import ApiError, RateLimiter
+from orchestrator.service.media import VideoCaps
 from orchestrator.service.metrics import ServiceMetrics
 from orchestrator.service.tasks import TaskManager
 from orchestrator.service.taskstore import open_task_store
@@ -68,6 +69,8 @@ class ServiceHost:
             max_image_bytes=config.max_image_bytes,
             max_image_pixels=config.max_image_pixels,
             max_images=service.max_upload_images,
+            video=VideoCaps.of(config),
+            max_videos=service.max_upload_images,
         )
         self.metrics = ServiceMetrics()
         self.store = open_task_store(config)

@@ -1,7 +1,8 @@
 """A run as one self-contained HTML file: the shared renderer, its styles and the Result, images inlined.
 
 The file needs nothing else to open (no network, no server): images and masks are PNG ``data:`` URIs,
-boxes and texts are inlined as values, and a Content-Security-Policy forbids loading anything else.
+videos their file as a ``data:`` URI (up to :data:`MAX_INLINE_VIDEO_BYTES`), boxes and texts are inlined
+as values, and a Content-Security-Policy forbids loading anything else.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from PIL import Image
 
 from experts.protocol import PIXEL_KINDS
 from orchestrator.service.assets import SCRIPTS, STYLES, asset_text
+from orchestrator.service.media import video_type
 
-__all__ = ["render_report", "report_data", "save_report"]
+__all__ = ["MAX_INLINE_VIDEO_BYTES", "render_report", "report_data", "save_report"]
+
+MAX_INLINE_VIDEO_BYTES = 32 * 1024 * 1024
+"""A longer video is left out of the report (with a note saying so)."""
 
 
 class ArtifactView(Protocol):
@@ -45,7 +50,10 @@ class RunView(Protocol):
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
-_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+_POLICY = (
+    "default-src 'none'; img-src data:; media-src data:; style-src 'unsafe-inline'; "
+    "script-src 'unsafe-inline'"
+)
 
 
 def _png(info: ArtifactView) -> bytes:
@@ -55,6 +63,18 @@ def _png(info: ArtifactView) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(value.astype(np.uint8) * 255 if value.dtype == bool else value).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _video(handle: str, info: ArtifactView) -> dict[str, str]:
+    """A video's file as a ``data:`` URI, or a note saying why it is left out."""
+    if info.path is not None:
+        data = info.path.read_bytes()
+    else:
+        value = info.load()  # the file's bytes (or a VideoFile holding them)
+        data = value if isinstance(value, bytes) else value.data
+    if len(data) > MAX_INLINE_VIDEO_BYTES:
+        return {"missing": f"{handle} ({len(data)} bytes) is too long to inline in the report"}
+    return {"url": f"data:{video_type(data)};base64," + base64.b64encode(data).decode("ascii")}
 
 
 def report_data(result: RunView) -> dict[str, Any]:
@@ -70,6 +90,8 @@ def report_data(result: RunView) -> dict[str, Any]:
         try:
             if info.kind in PIXEL_KINDS:
                 entry["url"] = "data:image/png;base64," + base64.b64encode(_png(info)).decode("ascii")
+            elif info.kind == "video":
+                entry.update(_video(handle, info))
             else:
                 entry["value"] = info.load()
         except (OSError, ValueError) as err:

@@ -41,6 +41,8 @@ class Submission:
     owner: str
     task: str | None
     images: list[bytes] = field(default_factory=list)
+    videos: list[bytes] = field(default_factory=list)
+    inputs: dict[str, Any] | None = None
     session: str | None = None
     max_steps: int | None = None
     deadline_s: float | None = None
@@ -126,12 +128,16 @@ class TaskManager:
         try:
             if sub.plan is not None:
                 kind, text = "plan", sub.task or "run the given plan"
-                events = self.orch.stream_plan(sub.plan, sub.images, session=session, task=text)
+                events = self.orch.stream_plan(
+                    sub.plan, sub.images, videos=sub.videos, inputs=sub.inputs, session=session, task=text
+                )
             else:
                 kind, text, controller = "task", sub.task or "", self.controller()
                 events = self.orch.stream(
                     text,
                     sub.images,
+                    videos=sub.videos,
+                    inputs=sub.inputs,
                     session=session,
                     max_steps=sub.max_steps,
                     deadline_s=sub.deadline_s,

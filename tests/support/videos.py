@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CONTAINERS", "encode_video", "moving_square"]
+__all__ = ["CONTAINERS", "encode_video", "moving_square", "noisy_frame"]
 
 CONTAINERS = {  # container format -> (codec, pixel format, file suffix)
     "mp4": ("libx264", "yuv420p", ".mp4"),
@@ -57,3 +57,9 @@ def encode_video(
             return file.read()
     finally:
         os.unlink(path)
+
+
+def noisy_frame(index: int, width: int = 320, height: int = 240) -> np.ndarray:
+    """Frame ``index`` of random pixels (seeded by the index): a clip that compresses badly, so its file is
+    large for its frame count."""
+    return np.random.default_rng(index).integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -195,7 +195,7 @@ def _wait(response: Any, expert: DeployedExpert, since: float, ctx: RunContext) 
 
 def _send(call: PendingCall, state: AgentState, ctx: RunContext) -> tuple[DeployedExpert, Any, list[str]]:
     expert, wire, parents = _prepare(call, state, ctx)
-    return expert, expert.handle.remote(wire), parents
+    return expert, expert.handle.remote(wire, inline=ctx.pixels.inline), parents
 
 
 def _send_again(call: PendingCall, reply: Reply | _NoReply, expert: DeployedExpert) -> bool:

@@ -142,6 +142,7 @@
     const form = new FormData();
     form.append("task", $("task").value);
     for (const file of $("images").files) form.append("images", file, file.name);
+    for (const file of $("videos").files) form.append("videos", file, file.name);
     if ($("session").value.trim()) form.append("session", $("session").value.trim());
     if ($("max-steps").value) form.append("max_steps", $("max-steps").value);
     $("submit").disabled = true;

@@ -5,13 +5,13 @@
   const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#0b9fb3", "#f032e6", "#808000"];
   let filters = 0;
 
-  /** The image an overlay (boxes, mask) is drawn on: its first image parent, else its parents' image. */
+  /** The image (or video) an overlay (boxes, mask) is for: its first such parent, else its parents'. */
   M.baseImage = function (handle, artifacts, seen = new Set()) {
     const info = artifacts[handle];
     if (!info || seen.has(handle)) return null;
     seen.add(handle);
     const parents = info.parents || [];
-    const direct = parents.find((p) => artifacts[p] && artifacts[p].kind === "image");
+    const direct = parents.find((p) => artifacts[p] && (artifacts[p].kind === "image" || artifacts[p].kind === "video"));
     if (direct) return direct;
     for (const p of parents) {
       const found = M.baseImage(p, artifacts, seen);
@@ -115,12 +115,31 @@
       M.h("figcaption", null, M.chip(handle, view), " ", M.describe(info).replace(`${handle}: `, "")));
   };
 
-  /** What an artifact holds, small: a mask thumbnail, the boxes' items, or the text. */
+  /** A video, playable, with a caption and its lineage (boxes and masks made for it are listed, not drawn). */
+  M.videoFigure = function (handle, view) {
+    const info = view.artifacts[handle];
+    const [W, H] = info.shape;
+    const clip = view.urls[handle]
+      ? M.h("video", { src: view.urls[handle], controls: true, muted: true, preload: "metadata", width: W, height: H,
+        "aria-label": M.describe(info) })
+      : M.h("div", { class: "mmr-missing", style: `aspect-ratio:${W}/${H}` }, info.missing || "video not available");
+    const stage = M.h("div", { class: "mmr-stage", onclick: () => view.select(handle) }, clip);
+    const overlays = view.overlays[handle] || [];
+    return M.h("figure", { class: "mmr-figure mmr-video", id: `mmr-artifact-${handle}`, dataset: { handle } },
+      stage,
+      overlays.length ? M.h("div", { class: "mmr-legend" }, "for this video: ", overlays.map((o) => [M.chip(o, view), " "])) : null,
+      M.h("figcaption", null, M.chip(handle, view), " ", M.describe(info).replace(`${handle}: `, "")));
+  };
+
+  /** What an artifact holds, small: a mask thumbnail, a video, the boxes' items, or the text. */
   M.artifactPreview = function (handle, view) {
     const info = view.artifacts[handle];
     if (info.missing) return M.h("span", { class: "mmr-missing" }, info.missing);
     if (M.isPixels(info)) {
       return view.urls[handle] ? M.h("img", { class: `mmr-thumb mmr-thumb-${info.kind}`, src: view.urls[handle], alt: handle }) : null;
+    }
+    if (info.kind === "video") {
+      return view.urls[handle] ? M.h("video", { class: "mmr-thumb", src: view.urls[handle], muted: true, preload: "metadata" }) : null;
     }
     const value = view.values[handle];
     if (info.kind === "text") return M.h("pre", { class: "mmr-text-artifact" }, typeof value === "string" ? value : JSON.stringify(value));
@@ -134,7 +153,7 @@
     const rows = Object.values(view.artifacts).map((info) => M.h("tr", { dataset: { handle: info.handle } },
       M.h("td", null, M.chip(info.handle, view)),
       M.h("td", null, info.kind),
-      M.h("td", null, (info.shape || []).join(M.isPixels(info) ? "×" : " ")),
+      M.h("td", null, info.kind === "video" ? M.videoSize(info) : (info.shape || []).join(M.isPixels(info) ? "×" : " ")),
       M.h("td", null, info.producer === "input" ? "input" : [info.producer, " ", view.stepLink(info.producer_step)]),
       M.h("td", null, (info.parents || []).map((p) => [M.chip(p, view), " "])),
       M.h("td", { class: "mmr-preview" }, M.artifactPreview(info.handle, view))));

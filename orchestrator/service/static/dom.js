@@ -9,6 +9,15 @@
   /** Whether an artifact is pixels (an image, a mask or a condition map) rather than data. */
   M.isPixels = (info) => PIXEL_KINDS.has(info.kind);
 
+  /** A video's size: frame size, frame count and duration (its shape is [width, height, frames, ms]). */
+  M.videoSize = function (info) {
+    const [w, h, frames, ms] = info.shape || [];
+    return `${w}×${h}, ${frames} frames, ${(Number(ms) / 1000).toFixed(1)} s`;
+  };
+
+  /** Whether an artifact is shown from its URL (pixels, or a video's file) rather than loaded as data. */
+  M.isMedia = (info) => M.isPixels(info) || info.kind === "video";
+
   function append(node, children) {
     for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
@@ -82,7 +91,8 @@
   /** One line about an artifact: kind, size, and where it came from. */
   M.describe = function (info) {
     const [a, b] = info.shape || [];
-    const size = M.isPixels(info) ? `${a}×${b}` : `${a} ${info.kind === "boxes" ? "items" : "chars"}`;
+    const size = M.isPixels(info) ? `${a}×${b}`
+      : info.kind === "video" ? M.videoSize(info) : `${a} ${info.kind === "boxes" ? "items" : "chars"}`;
     if (info.producer === "input") return `${info.handle}: input ${info.kind}, ${size}`;
     const parents = info.parents && info.parents.length ? ` of ${info.parents.join(", ")}` : "";
     return `${info.handle}: ${info.kind} ${size}, from ${info.producer} (step ${info.producer_step})${parents}`;

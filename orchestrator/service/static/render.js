@@ -117,13 +117,14 @@
 
   function page(view) {
     const { result, artifacts } = view;
-    const images = Object.values(artifacts).filter((a) => a.kind !== "mask" && M.isPixels(a)).map((a) => a.handle);
+    const images = Object.values(artifacts).filter((a) => a.kind !== "mask" && M.isMedia(a)).map((a) => a.handle);
     const plans = result.plans || [];
     return [
       header(result, view),
       images.length ? section("Images", "mmr-images", M.h("p", { class: "mmr-muted" },
-        "Every input and output image, with the boxes and masks made from it drawn on top. Click a handle for its lineage."),
-      M.h("div", { class: "mmr-gallery" }, images.map((hd) => M.imageFigure(hd, view)))) : null,
+        "Every input and output image (and video), with the boxes and masks made from it drawn on top. Click a handle for its lineage."),
+      M.h("div", { class: "mmr-gallery" }, images.map((hd) =>
+        artifacts[hd].kind === "video" ? M.videoFigure(hd, view) : M.imageFigure(hd, view)))) : null,
       plans.length ? section("Plan", "mmr-plan", plans.map((plan, i) => M.h("figure", { class: "mmr-plan", dataset: { plan: String(i) } },
         M.h("div", { class: "mmr-scroll" }, M.planGraph(plan, view)),
         M.h("figcaption", { class: "mmr-muted" }, plans.length > 1 ? `plan ${i + 1} of ${plans.length}${i ? " (a re-plan)" : ""}: ` : "",
@@ -149,7 +150,7 @@
       const info = (artifacts[handle] = { ...original, handle });
       if (info.missing) return;
       try {
-        if (M.isPixels(info)) urls[handle] = await imageUrl(info);
+        if (M.isMedia(info)) urls[handle] = await imageUrl(info);
         else values[handle] = "value" in info ? info.value : await loadData(info);
       } catch (err) {
         info.missing = `could not load ${handle}: ${err.message}`;
@@ -190,7 +191,7 @@
   /**
    * Draw a Result into container (replacing what was there); resolves with the view when every artifact
    * is loaded and drawn. container.dataset.mmrState is "loading", then "ready" (or "error").
-   * options.imageUrl(info) -> url | Promise<url> for images and masks (default: info.url);
+   * options.imageUrl(info) -> url | Promise<url> for images, masks and videos (default: info.url);
    * options.loadData(info) -> Promise<value> for boxes and text without an inline info.value
    * (default: fetch(info.url) as JSON); options.onSelect(handle) is told when an artifact is selected.
    */

@@ -53,7 +53,7 @@ class InProcessHandle:
     def __init__(self, expert: Expert, replica: str) -> None:
         self.expert, self.replica = expert, replica
 
-    def remote(self, arguments: dict[str, Any]) -> _Response:
+    def remote(self, arguments: dict[str, Any], *, inline: bool = False) -> _Response:
         output = self.expert.run(type(self.expert).Input.model_validate(arguments))
         return _Response(Reply(replica=self.replica, output=output.model_dump()))
 

@@ -97,7 +97,11 @@ def serve(args: argparse.Namespace) -> int:
         )
     where = "an embedded Ray" if args.local else config.ray.address
     with progress(con, f"starting the experts and the service on {where} …"):
-        runtime = deploy_service(config, local=args.local)
+        runtime = deploy_service(
+            config,
+            local=args.local,
+            on_ready=lambda name, seconds: con.print(f"  ✓ {name} ready ({seconds:.1f} s)"),
+        )
     url = service_url(config)
     con.print(f"deployed {len(runtime.catalogue)} experts: {', '.join(runtime.catalogue.names())}")
     con.print(f"mm-reactor is serving at {url}/ (web page), {url}/docs (API), {url}/v1 (REST)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from ray import serve
@@ -128,8 +129,12 @@ def service_url(config: ReactorConfig) -> str:
     return f"http://{f'[{shown}]' if ':' in shown else shown}:{config.service.port}"
 
 
-def deploy_service(config: ReactorConfig, *, local: bool) -> ExpertRuntime:
+def deploy_service(
+    config: ReactorConfig, *, local: bool, on_ready: Callable[[str, float], None] | None = None
+) -> ExpertRuntime:
     """Start (``local``: an embedded Ray) or join Ray, start Serve's HTTP proxy, deploy experts and ingress.
+
+    ``on_ready(expert, seconds)`` is called as each expert starts running (the start-up's progress).
 
     ``config.service.api_key_hashes`` must already hold every accepted key. Returns the runtime (close it
     to stop an embedded Ray; ``disconnect()`` leaves a cluster's deployments running).
@@ -143,7 +148,7 @@ def deploy_service(config: ReactorConfig, *, local: bool) -> ExpertRuntime:
     runtime.preflight(config.enabled_experts())
     runtime.start(http_options={"host": config.service.host, "port": config.service.port})
     try:
-        runtime.deploy(config.enabled_experts(), app_prefix=config.ray.app_prefix)
+        runtime.deploy(config.enabled_experts(), app_prefix=config.ray.app_prefix, on_ready=on_ready)
         try:
             serve.run(ingress_app(config), name=f"{config.ray.app_prefix}{INGRESS}", route_prefix="/")
         except Exception as err:

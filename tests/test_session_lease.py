@@ -243,3 +243,44 @@ def test_leases_conform(backend, tmp_path, request):
     finally:
         for each in opened:
             each.close()
+
+
+@pytest.mark.parametrize("backend", SHARED)
+def test_a_lease_whose_process_is_gone_from_this_machine_is_taken_over_at_once(backend, tmp_path, request):
+    """A run on this machine that died without releasing its session does not lock it until the lease
+    expires; a holder whose process still runs (or that ran elsewhere) keeps it."""
+    import subprocess
+    import sys
+
+    from orchestrator.storage.leases import LeaseKeeper, this_process
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    config = load_config(
+        {
+            "data_dir": str(tmp_path),
+            "postgres_url": url,
+            "checkpointer": checkpointer_setting(backend, tmp_path),
+        }
+    )
+    opened = open_checkpointer(config)
+    leases = opened.leases.leases
+    keeper = LeaseKeeper(leases, where="the test's store")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    me = this_process()
+    try:
+        for name, process in (("live", alive), ("dead", dead)):
+            owner = me.replace(f"pid {__import__('os').getpid()} ", f"pid {process.pid} ", 1)
+            assert leases.acquire(f"{name}-{tmp_path.name}", f"run-{name}", owner) is None
+        assert leases.acquire(f"far-{tmp_path.name}", "run-far", "pid 1 on elsewhere (pidns 1)") is None
+        for session in (f"live-{tmp_path.name}", f"far-{tmp_path.name}"):
+            with pytest.raises(InputError, match="is running a task in another process"):
+                keeper.hold(session, on_lost=lambda: None)
+        held = keeper.hold(f"dead-{tmp_path.name}", on_lost=lambda: None)  # no wait for the lease's expiry
+        held.release()
+    finally:
+        alive.kill()
+        alive.wait()
+        keeper.close()
+        opened.close()

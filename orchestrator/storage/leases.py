@@ -4,7 +4,8 @@ A run takes its session's lease before it reads or writes anything, renews it wh
 (a heartbeat every third of the lease's time, and before every checkpoint it writes), and releases
 it at its end. A second writer -- another process, or another orchestrator on the same database --
 is refused with an :class:`~orchestrator.errors.InputError`. A holder that dies stops renewing, so
-its lease expires after ``ttl_s`` and another process may take the session over (and resume it).
+its lease expires after ``ttl_s`` and another process may take the session over (and resume it); on
+the machine it ran on, a process that finds the holder's process gone takes the session over at once.
 
 :class:`SessionLeases` is the interface a checkpointer implements (the third item a checkpointer
 factory returns, see docs/extending-checkpointers.md); :class:`InProcessLeases` is the in-memory
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pathlib
+import re
 import socket
 import threading
 import time
@@ -43,9 +46,45 @@ DEFAULT_TTL_S = 30.0
 """How long a lease lasts unless renewed: a crashed holder locks its session for at most this long."""
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux), so a pid is compared only with pids of the same namespace."""
+    try:
+        return os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
+    except OSError:
+        return "?"
+
+
 def this_process() -> str:
-    """How a lease names its holder's process for people: ``pid 4242 on host-a``."""
-    return f"pid {os.getpid()} on {socket.gethostname()}"
+    """How a lease names its holder's process for people: ``pid 4242 on host-a (pidns 4026531836)``."""
+    return f"pid {os.getpid()} on {socket.gethostname()} (pidns {_pid_namespace()})"
+
+
+_OWNER = re.compile(r"^pid (\d+) on (.+) \(pidns (\d+)\)$")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this namespace still runs (a zombie, killed but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def gone_from_here(owner: str) -> bool:
+    """Whether a lease's holder ran on this machine, in this PID namespace, and its process is gone: a
+    crashed run whose session need not wait for the lease to expire."""
+    match = _OWNER.match(owner)
+    if match is None or match.group(2) != socket.gethostname() or match.group(3) != _pid_namespace():
+        return False
+    pid = int(match.group(1))
+    return pid != os.getpid() and not _alive(pid)
 
 
 @dataclass(frozen=True)
@@ -201,6 +240,19 @@ class LeaseKeeper:
             raise
         except Exception as err:
             raise storage_error(f"cannot take the lease of session {session!r} in", self.where, err) from err
+        if current is not None and gone_from_here(current.owner):
+            log.warning(
+                "session %r: the run holding its lease (%s) stopped without releasing it; taking it over",
+                session,
+                current.owner,
+            )
+            try:
+                self.leases.release(session, current.holder)  # only that holder's lease, if still its
+                current = self.leases.acquire(session, lease.holder, owner)
+            except Exception as err:
+                raise storage_error(
+                    f"cannot take the lease of session {session!r} in", self.where, err
+                ) from err
         if current is not None:
             where = "another orchestrator of this process" if current.owner == owner else "another process"
             raise InputError(

@@ -2,13 +2,15 @@
 
 The lease tests run real processes (``tests/support/lease_worker.py``: an orchestrator without Ray
 running one turn with an input image) on a shared SQLite file and on a real PostgreSQL server. A
-second process is refused while a run holds the session; a SIGKILLed holder's lease expires and
+second process is refused while a run holds the session; a frozen holder's lease expires and
 another process takes over; a run that outlives its lease's time keeps it by renewing it; a run
 that lost its lease writes nothing more. Every backend's leases pass the same conformance test.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import time
 import uuid
@@ -120,19 +122,29 @@ def test_a_second_process_is_refused_while_a_run_holds_the_session(shared):
 
 
 @pytest.mark.parametrize("shared", SHARED, indirect=True)
-def test_a_killed_holders_lease_expires_and_another_process_takes_over(shared):
+def test_a_frozen_holders_lease_expires_and_another_process_takes_over(shared):
+    """A holder that stops renewing while its process lives on (frozen, or cut off on another machine)
+    keeps its session until the lease expires; then another process takes over. (A holder whose process
+    is gone from this machine is taken over at once: test_a_lease_whose_process_is_gone_… below.)"""
     session, ttl = new_session(), 6.0
     holder = spawn(shared, session, seed=1, hold=True, lease_ttl_s=ttl)
     wait_until_running(shared["markers"])
-    holder.kill()  # SIGKILL mid-run: the lease is never released, only no longer renewed
-    orch = reader(shared)
+    os.kill(holder.process.pid, signal.SIGSTOP)  # mid-run: the lease is no longer renewed, nor released
     try:
-        with pytest.raises(InputError, match="is running a task in another process"):
-            orch.run("right away", session=session, chat_model=ScriptedChatModel(["Final Answer: no"]))
-        lost = orch.pending_run(session)
+        orch = reader(shared)
+        try:
+            with pytest.raises(InputError, match="is running a task in another process"):
+                orch.run("right away", session=session, chat_model=ScriptedChatModel(["Final Answer: no"]))
+            lost = orch.pending_run(session)
+        finally:
+            orch.close()
+        assert lost is not None and lost["task"] == "describe the photo"
+        _take_over(shared, session, ttl, lost)
     finally:
-        orch.close()
-    assert lost is not None and lost["task"] == "describe the photo"
+        holder.kill()
+
+
+def _take_over(shared: dict[str, Any], session: str, ttl: float, lost: dict[str, Any]) -> None:
 
     deadline = time.monotonic() + 20 * ttl
     while True:  # a new process starts in seconds; the lease ends ttl_s after the last renewal
@@ -142,7 +154,7 @@ def test_a_killed_holders_lease_expires_and_another_process_takes_over(shared):
         assert taken["error"] == "InputError", taken
         time.sleep(ttl / 4)
     assert taken.get("status") == "answered", taken
-    assert taken["interrupted_runs"] == [lost["run_id"]]  # the killed run is recorded, not dropped
+    assert taken["interrupted_runs"] == [lost["run_id"]]  # the stopped run is recorded, not dropped
     assert taken["ids"] == {"image-1": image_id(1), "image-2": image_id(2)}
 
 
